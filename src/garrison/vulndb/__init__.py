@@ -1,0 +1,1 @@
+"""Vulnerability database: advisory ingest, per-ecosystem version schemes, the local DB, matching."""
