@@ -135,7 +135,17 @@ class Package:
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "version": self.version, "type": self.type}
-        for key in ("cataloger", "path", "layer", "namespace", "source_name", "source_version", "arch", "epoch", "purl"):
+        for key in (
+            "cataloger",
+            "path",
+            "layer",
+            "namespace",
+            "source_name",
+            "source_version",
+            "arch",
+            "epoch",
+            "purl",
+        ):
             value = getattr(self, key)
             if value not in (None, ""):
                 d[key] = value
@@ -235,7 +245,7 @@ class Artifact:
 
 class FindingKind(enum.StrEnum):
     VULNERABILITY = "vulnerability"
-    SECRET = "secret"
+    SECRET = "secret"  # noqa: S105 - a finding kind, not a password
     MISCONFIGURATION = "misconfiguration"
     LICENSE = "license"
 
