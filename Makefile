@@ -6,7 +6,13 @@ PIP    := $(VENV)/bin/pip
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # Debian packages the test suite drives for real (registry, image builders, oracles).
-DEB_PACKAGES := skopeo umoci mmdebstrap docker-registry golang-go rpm zstd openjdk-17-jdk-headless nodejs npm ca-certificates
+DEB_PACKAGES := skopeo umoci mmdebstrap docker-registry golang-go rpm zstd openjdk-17-jdk-headless ca-certificates \
+  openssl openssh-client gnupg age binutils \
+  golang-golang-x-text-dev golang-github-google-uuid-dev \
+  librust-libc-dev librust-itoa-dev librust-cfg-if-dev librust-autocfg-dev
+# Node.js/npm are often installed from NodeSource; Debian's npm conflicts with that, so only ask for it when absent.
+NODE_PACKAGES := $(if $(shell command -v npm 2>/dev/null),,nodejs npm)
+export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: help dev demo test lint reformat bench deb-deps test-images clean
 
@@ -32,7 +38,7 @@ demo: $(VENV)/.installed
 	$(PY) -m garrison.demo
 
 deb-deps:
-	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(DEB_PACKAGES) $(NODE_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

@@ -26,11 +26,13 @@ class Limits:
 
     @classmethod
     def from_env(cls) -> Limits:
+        d = cls()
         return cls(
-            max_layer_bytes=_env_int("GARRISON_MAX_LAYER_BYTES", cls.max_layer_bytes),
-            max_image_bytes=_env_int("GARRISON_MAX_IMAGE_BYTES", cls.max_image_bytes),
-            max_ratio=_env_int("GARRISON_MAX_RATIO", cls.max_ratio),
-            max_file_bytes=_env_int("GARRISON_MAX_FILE_BYTES", cls.max_file_bytes),
+            max_layer_bytes=_env_int("GARRISON_MAX_LAYER_BYTES", d.max_layer_bytes),
+            max_image_bytes=_env_int("GARRISON_MAX_IMAGE_BYTES", d.max_image_bytes),
+            max_ratio=_env_int("GARRISON_MAX_RATIO", d.max_ratio),
+            max_file_bytes=_env_int("GARRISON_MAX_FILE_BYTES", d.max_file_bytes),
+            max_manifest_bytes=d.max_manifest_bytes,
         )
 
 

