@@ -123,7 +123,7 @@ def main() -> None:
             row["trivy_sbom_cold"] = best([*base, "--format", "cyclonedx"], args.repeat, None, clear_t)
             row["trivy_sbom_warm"] = best([*base, "--format", "cyclonedx"], args.repeat)
             row["trivy_secret_cold"] = best([*base, "--scanners", "secret", "--format", "json"], args.repeat, None, clear_t)
-        for key, value in row.items():
+        for value in row.values():
             if isinstance(value, dict):
                 value["mb_per_s"] = round(size / 1e6 / max(value["wall_s"], 1e-6), 1)
         results["images"][name] = row  # type: ignore[index]

@@ -31,9 +31,44 @@ def _db_path(db: Path | None) -> Path:
     return db or default_db_path()
 
 
-def _print_counts(summary: Any) -> None:
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table or json.")]
+
+
+def _print_counts(summary: Any, fmt: str = "table") -> None:
     data = summary.to_dict() if hasattr(summary, "to_dict") else summary
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    if fmt == "json":
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+        return
+    if fmt != "table":
+        from garrison.core.errors import ConfigError
+
+        raise ConfigError(f"unknown format {fmt!r}; use table or json")
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    if "downloads" in data:  # an update: what was fetched, what failed, then what was imported
+        for source, files in data["downloads"].items():
+            console.print(f"downloaded {source}: {len(files)} file(s)")
+        for source, why in data.get("failed", {}).items():
+            console.print(f"failed {source}: {why}", style="yellow")
+        if data.get("import"):
+            _print_counts(data["import"], fmt)
+        return
+    table = Table("feed", "records", "affected entries", "withdrawn", "newest")
+    for name, feed in sorted(data.get("feeds", {}).items()):
+        table.add_row(
+            name, str(feed.get("records", "")), str(feed.get("affected", "")), str(feed.get("withdrawn", "")),
+            str(feed.get("newest") or ""),
+        )  # fmt: skip
+    console.print(table)
+    seconds = data.get("seconds")
+    took = f" in {float(seconds):.1f} s" if isinstance(seconds, int | float) else ""
+    console.print(
+        f"{data.get('records', '')} records from {data.get('files', '')} files into {data.get('db', '')}{took}"
+    )
+    for path in data.get("skipped", []):
+        console.print(f"skipped (not advisory data): {path}", style="dim")
 
 
 @app.command("import")
@@ -45,12 +80,13 @@ def import_(
         ),
     ],
     db: DbOpt = None,
+    format: FormatOpt = "table",
 ) -> None:
     """Import advisory data offline into the local database."""
     from garrison.vulndb.importer import import_paths
 
     summary = import_paths(_db_path(db), paths)
-    _print_counts(summary)
+    _print_counts(summary, format)
 
 
 @app.command("update")
@@ -66,6 +102,7 @@ def update(
             "--mirror", help="SOURCE=BASE_URL to download a source from a mirror (repeatable).", show_default=False
         ),
     ] = None,
+    format: FormatOpt = "table",
 ) -> None:
     """Download advisories from the official public sources and rebuild the database."""
     from garrison.core.errors import ConfigError
@@ -78,7 +115,7 @@ def update(
         key, url = item.split("=", 1)
         mirrors[key] = url
     summary = run(_db_path(db), sources=source or None, base_urls=mirrors or None)
-    _print_counts(summary)
+    _print_counts(summary, format)
 
 
 @app.command("status")
@@ -93,7 +130,7 @@ def status(
     with VulnDB.open(path, readonly=True) as vdb:
         st = vdb.status()
         stale = vdb.is_stale()
-    data = st.to_dict() if hasattr(st, "to_dict") else dict(st)
+    data = st.to_dict()
     if format == "json":
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
         return

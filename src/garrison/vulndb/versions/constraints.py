@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from garrison.vulndb.versions.interface import VersionScheme
@@ -32,15 +32,15 @@ def satisfies_generic(scheme: VersionScheme, version: str, constraint: str) -> b
     return False
 
 
-def _apply(op: str, a: object, b: object) -> bool:
+def _apply(op: str, a: Any, b: Any) -> bool:
     if op in ("=", "=="):
-        return a == b
+        return bool(a == b)
     if op == "!=":
-        return a != b
+        return bool(a != b)
     if op == "<":
-        return a < b  # type: ignore[operator]
+        return bool(a < b)
     if op == "<=":
-        return a <= b  # type: ignore[operator]
+        return bool(a <= b)
     if op == ">":
-        return a > b  # type: ignore[operator]
-    return a >= b  # type: ignore[operator]
+        return bool(a > b)
+    return bool(a >= b)

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Matcher throughput (packages/s) and DB import time on the real advisory snapshots.
+
+Imports all of ``../shared/data/advisories`` into a temporary database (or uses ``--db``), then
+builds a realistic mix of packages from the database itself: every PyPI, Go and crates.io package
+name at assorted versions taken from its advisories (bounds, listed versions, versions outside
+every range), Debian 11 source packages from the DSA list, Alpine 3.11 origins and AlmaLinux 9
+RPMs at versions around their fixes, plus as many packages that no advisory names (most packages
+in a real image). Each group is matched with its OS, cold (fresh matcher) and warm (reused).
+
+Usage: benchmarks/match_bench.py [--db PATH] [--scale N] [--repeat N] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from garrison.model import OperatingSystem, Package  # noqa: E402
+from garrison.vulndb.db import VulnDB  # noqa: E402
+from garrison.vulndb.importer import import_paths  # noqa: E402
+from garrison.vulndb.matcher import Matcher  # noqa: E402
+
+SHARED = REPO.parent / "shared" / "data" / "advisories"
+LANG = {"PyPI": "pypi", "Go": "golang", "crates.io": "cargo"}
+OS_GROUPS = {
+    "Debian:11": ("deb", OperatingSystem("debian", "11", codename="bullseye")),
+    "Alpine:v3.11": ("apk", OperatingSystem("alpine", "3.11.6")),
+    "AlmaLinux:9": ("rpm", OperatingSystem("almalinux", "9.3")),
+}
+
+
+def _versions(db: VulnDB, eco: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name, ranges, versions in db.conn.execute(
+        "SELECT package, ranges, versions FROM affected WHERE ecosystem = ?", (eco,)
+    ):
+        vs = out.setdefault(name, [])
+        for rng in json.loads(ranges):
+            vs.extend(v for _k, v in rng[1] if v != "0" and "*" not in v and rng[0] != "GIT")
+        vs.extend(json.loads(versions)[:3])
+    return out
+
+
+def _lang_package(eco: str, name: str, version: str) -> Package:
+    if eco == "Go":
+        head, _, tail = name.rpartition("/")
+        return Package(tail, "v" + version, "golang", namespace=head or None)
+    return Package(name, version, LANG[eco])
+
+
+def build_mix(db: VulnDB, scale: int, rng: random.Random) -> dict[str, tuple[OperatingSystem | None, list[Package]]]:
+    groups: dict[str, tuple[OperatingSystem | None, list[Package]]] = {}
+    lang: list[Package] = []
+    for eco in LANG:
+        for name, versions in _versions(db, eco).items():
+            for version in rng.sample(versions, min(len(versions), 3 * scale)) if versions else []:
+                lang.append(_lang_package(eco, name, version))
+            lang.append(_lang_package(eco, name, "999.0.0"))  # newer than every advisory
+    for eco, (ptype, os) in OS_GROUPS.items():
+        pkgs: list[Package] = []
+        for name, versions in _versions(db, eco).items():
+            for version in rng.sample(versions, min(len(versions), 2 * scale)):
+                below = version + "~" if ptype == "deb" else version
+                pkgs.append(Package(name, below, ptype, source_name=name))
+        unknown = [Package(f"unlisted-{ptype}-{i}", "1.0-1", ptype) for i in range(len(pkgs))]
+        groups[eco] = (os, pkgs + unknown)
+    unknown_lang = [Package(f"unlisted-{i}", "1.0.0", rng.choice(list(LANG.values()))) for i in range(len(lang))]
+    groups["language"] = (None, lang + unknown_lang)
+    for _os, pkgs in groups.values():
+        rng.shuffle(pkgs)
+    return groups
+
+
+def run(db_path: Path, scale: int, repeat: int) -> dict[str, Any]:
+    rng = random.Random(1234)
+    with VulnDB.open(db_path) as db:
+        groups = build_mix(db, scale, rng)
+        total = sum(len(p) for _o, p in groups.values())
+        results: dict[str, Any] = {"packages": total, "groups": {k: len(v[1]) for k, v in groups.items()}}
+        cold: list[float] = []
+        warm: list[float] = []
+        matches = 0
+        for _ in range(repeat):
+            matcher = Matcher(db)
+            start = time.perf_counter()
+            matches = sum(len(matcher.match(pkgs, os)) for os, pkgs in groups.values())
+            cold.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            for os, pkgs in groups.values():
+                matcher.match(pkgs, os)
+            warm.append(time.perf_counter() - start)
+        results.update(
+            matches=matches,
+            cold_seconds=min(cold),
+            warm_seconds=min(warm),
+            cold_packages_per_s=round(total / min(cold)),
+            warm_packages_per_s=round(total / min(warm)),
+        )
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", type=Path, help="use this database instead of importing the snapshots")
+    parser.add_argument("--scale", type=int, default=1, help="versions per package name (x3 language, x2 OS)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args()
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        db_path = args.db
+        if db_path is None:
+            db_path = Path(tmp) / "garrison.db"
+            start = time.perf_counter()
+            summary = import_paths(db_path, [SHARED])
+            results["import_seconds"] = round(time.perf_counter() - start, 2)
+            results["import_records"] = summary.to_dict()["records"]
+        results.update(run(db_path, args.scale, args.repeat))
+    text = json.dumps(results, indent=2)
+    sys.stdout.write(text + "\n")
+    if args.json:
+        args.json.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
