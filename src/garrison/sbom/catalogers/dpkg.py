@@ -129,6 +129,8 @@ def package_from_stanza(stanza: Stanza, *, require_status: bool, line: int) -> P
     if ":" in name:  # binary:Package form written by some tools
         name, _, qualifier = name.partition(":")
         arch = arch or qualifier or None
+        if not name:
+            raise ValueError(f"stanza at line {line}: bad Package field {_field(stanza, 'Package')!r}")
     source_name, source_version = name, version
     source = _field(stanza, "Source")
     if source:
