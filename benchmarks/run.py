@@ -58,6 +58,52 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, 
     return wall, usage.ru_maxrss // 1024, code
 
 
+def make_big_image(base: Path, out: Path, gib: float = 1.0) -> Path:
+    """``base`` (a docker-archive) plus one layer of ``gib`` GiB of incompressible files: the
+    memory-bound case (peak RSS must not grow with the image)."""
+    if out.exists():
+        return out
+    import hashlib
+    import io
+    import tarfile
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    layer_path = out.with_suffix(".layer.tar")
+    chunk = 1024 * 1024
+    with tarfile.open(layer_path, "w", format=tarfile.PAX_FORMAT) as tar:
+        for i in range(int(gib * 1024)):
+            info = tarfile.TarInfo(f"srv/assets/blob-{i:05d}.bin")
+            info.size = chunk
+            tar.addfile(info, io.BytesIO(os.urandom(chunk)))
+    h = hashlib.sha256()
+    with layer_path.open("rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    digest = h.hexdigest()
+    with tarfile.open(base) as src:
+        manifest = json.load(src.extractfile("manifest.json"))  # type: ignore[arg-type]
+        config = json.load(src.extractfile(manifest[0]["Config"]))  # type: ignore[arg-type]
+        config["rootfs"]["diff_ids"].append(f"sha256:{digest}")
+        config.setdefault("history", []).append({"created_by": "COPY assets /srv/assets"})
+        config_bytes = json.dumps(config, sort_keys=True).encode()
+        config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
+        layers = [*manifest[0]["Layers"], f"{digest}/layer.tar"]
+        with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as dst:
+            for name in manifest[0]["Layers"]:
+                member = src.getmember(name)
+                dst.addfile(member, src.extractfile(member))
+            dst.add(str(layer_path), arcname=f"{digest}/layer.tar")
+            for name, payload in (
+                (config_name, config_bytes),
+                ("manifest.json", json.dumps([{"Config": config_name, "RepoTags": ["bench/big:1"], "Layers": layers}]).encode()),
+            ):
+                info = tarfile.TarInfo(name)
+                info.size = len(payload)
+                dst.addfile(info, io.BytesIO(payload))
+    layer_path.unlink()
+    return out
+
+
 def best(cmd: list[str], repeat: int, env: dict[str, str] | None = None, setup=None) -> dict[str, float]:
     walls, rss = [], []
     for _ in range(repeat):
@@ -73,6 +119,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "latest.json")
+    ap.add_argument("--big", action="store_true", help="also build and scan a 1 GiB image (memory bound)")
     ap.add_argument("--image", action="append", default=[], help="docker-archive tar(s); default: the test images and the demo image")
     args = ap.parse_args()
 
@@ -89,6 +136,8 @@ def main() -> None:
                     images[name] = path
         except Exception as err:  # the test images are optional for a quick run
             print(f"(test images unavailable: {err})", file=sys.stderr)
+        if args.big and "app-docker-archive" in images:
+            images["big-1GiB"] = make_big_image(images["app-docker-archive"], Path("/var/tmp/garrison-bench/big-1g.docker.tar"))
 
     garrison = [sys.executable, "-m", "garrison.cli.main"]
     trivy = trivy_binary()

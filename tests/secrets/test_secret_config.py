@@ -146,3 +146,17 @@ def test_documents_without_files() -> None:
 def test_unknown_rule_severity_is_unknown() -> None:
     assert severity_of("no-such-rule") is Severity.UNKNOWN
     assert severity_of("aws-access-key-id") is Severity.CRITICAL
+
+
+def test_builtin_rules_validate_and_compile() -> None:
+    """The built-in document skips both checks at run time (for speed), so they happen here."""
+    import re
+
+    from garrison.secrets import rules as rules_mod
+
+    doc = rules_mod._builtin_document()
+    assert list(rules_mod._schema_validator().iter_errors(doc)) == []
+    for i, raw in enumerate(doc["rules"]):
+        eager = rules_mod._compile_rule(raw, "built-in", i)
+        assert isinstance(eager.regex, re.Pattern)
+        assert rules_mod.SECRET_GROUP in eager.regex.groupindex

@@ -335,7 +335,7 @@ def _members(tar: tarfile.TarFile, name: str, state: _EndState, guarded: _Guarde
         yield entry
     _check_end(tar, name, state, guarded)
     if skipped:
-        logger.warning("%s: skipped %d unsafe or special member(s) (device nodes, escaping paths)", name, skipped)
+        logger.debug("%s: skipped %d special member(s) (device nodes; unsafe paths are warned about one by one)", name, skipped)
 
 
 def _check_end(tar: tarfile.TarFile, name: str, state: _EndState, guarded: _Guarded) -> None:

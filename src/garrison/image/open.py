@@ -21,7 +21,6 @@ from garrison.image.docker_archive import DockerArchiveSource
 from garrison.image.interface import ImageSource
 from garrison.image.oci_archive import open_oci_archive
 from garrison.image.oci_layout import open_oci_layout
-from garrison.image.registry import RegistrySource
 from garrison.image.rootfs import RootfsSource
 
 logger = logging.getLogger(__name__)
@@ -71,6 +70,8 @@ def open_image(
     wanted = parse_platform(platform) if platform else None
 
     def registry(text: str) -> ImageSource:
+        from garrison.image.registry import RegistrySource  # httpx is heavy to import; only registries need it
+
         return RegistrySource(
             text, platform=wanted, insecure=insecure, username=username, password=password, timeout=timeout, limits=limits
         )

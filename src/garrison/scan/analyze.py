@@ -19,12 +19,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import IO, Any, BinaryIO, Protocol
 
-from garrison.sbom.osrelease import OS_FILES, detect_os
-
 from garrison.core.errors import GarrisonError
 from garrison.image.interface import Entry
 from garrison.model import FileInfo, OperatingSystem, Package, SecretMatch
 from garrison.sbom.catalogers.interface import Cataloger, CatalogError, CatalogInput
+from garrison.sbom.osrelease import OS_FILES, detect_os
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +131,7 @@ def analyze_entries(
         info = entry.info
         if on_bytes is not None and info.size:
             on_bytes(info.size)
-        if entry.type != "file" or entry.open is None:
+        if entry.type not in ("file", "hardlink") or entry.open is None:
             continue
         path = info.path
         wanted = [c for c in catalogers if c.required(path, info)]

@@ -222,12 +222,24 @@ def _secret_finding(s: SecretMatch) -> Finding:
     return Finding(id=s.rule_id, kind=FindingKind.SECRET, severity=sev, title=s.title, target=s.path, secret=s)
 
 
+def _check_db(opts: ScanOptions) -> None:
+    """Fail before the (long) analysis when the vulnerability database is missing or unreadable."""
+    if "vuln" not in opts.scanners:
+        return
+    from garrison.vulndb.db import VulnDB, default_db_path
+
+    with VulnDB.open(opts.db_path or default_db_path(), readonly=True):
+        pass
+
+
 def scan_image(ref: str, opts: ScanOptions) -> ScanResult:
+    _check_db(opts)
     artifact, view = collect_image(ref, opts)
     return build_result(artifact, view, opts, match=True)
 
 
 def scan_filesystem(path: Path, opts: ScanOptions) -> ScanResult:
+    _check_db(opts)
     artifact, view = collect_filesystem(path, opts)
     return build_result(artifact, view, opts, match=True)
 
