@@ -107,7 +107,7 @@ PlatformOpt = Annotated[
 InsecureOpt = Annotated[
     bool,
     typer.Option(
-        "--insecure", envvar="GARRISON_INSECURE", help="Talk plain HTTP to the registry (and skip TLS verification)."
+        "--insecure", envvar="GARRISON_INSECURE", help="Talk plain HTTP to the registry (for a local or test registry)."
     ),
 ]
 UserOpt = Annotated[
