@@ -17,6 +17,7 @@ import click
 import typer
 
 from garrison.cli import db as db_cli
+from garrison.cli import posture as posture_cli
 from garrison.cli import scan as scan_cli
 from garrison.cli.config import build_default_map, find_config, load_config
 from garrison.core.errors import GarrisonError
@@ -34,6 +35,7 @@ app.add_typer(scan_cli.app, name="scan")
 app.command("sbom", help=scan_cli.SBOM_HELP, context_settings={"allow_interspersed_args": True})(scan_cli.sbom)
 app.add_typer(db_cli.app, name="db")
 app.add_typer(db_cli.cache_app, name="cache")
+app.add_typer(posture_cli.app, name="posture")
 
 
 @app.callback()

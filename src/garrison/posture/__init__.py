@@ -1,0 +1,1 @@
+"""Posture: controls over Kubernetes objects, Dockerfiles and nodes (CIS), frameworks, reports."""
