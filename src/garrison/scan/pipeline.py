@@ -51,6 +51,8 @@ class ScanOptions:
     cache_dir: Path | None = None
     secret_config: Path | None = None
     progress: Progress | None = None
+    #: called once the input is known to exist and be readable, before the long analysis
+    preflight: Callable[[], None] | None = None
     warnings: list[str] = field(default_factory=list)
 
 
@@ -84,6 +86,8 @@ def collect_image(ref: str, opts: ScanOptions) -> tuple[Artifact, MergedView]:
         ref, platform=opts.platform, insecure=opts.insecure, username=opts.username, password=opts.password
     ) as source:
         artifact = source.artifact()
+        if opts.preflight is not None:
+            opts.preflight()
         if artifact.kind == ArtifactKind.ROOTFS:
             root = Path(ref.split(":", 1)[1] if ref.startswith(("rootfs:", "dir:")) else ref)
             analyses.append(analyze_entries(iter_directory(root), catalogers, mode="image", secrets=secrets))
@@ -233,12 +237,14 @@ def _check_db(opts: ScanOptions) -> None:
 
 
 def scan_image(ref: str, opts: ScanOptions) -> ScanResult:
-    _check_db(opts)
+    opts.preflight = lambda: _check_db(opts)
     artifact, view = collect_image(ref, opts)
     return build_result(artifact, view, opts, match=True)
 
 
 def scan_filesystem(path: Path, opts: ScanOptions) -> ScanResult:
+    if not path.exists():
+        raise NotFoundError("no such file or directory", input_name=str(path))
     _check_db(opts)
     artifact, view = collect_filesystem(path, opts)
     return build_result(artifact, view, opts, match=True)
