@@ -1,0 +1,2 @@
+"""Dockerfile posture: a BuildKit-compatible parser (:mod:`.parser`) and the ``GD-*`` control
+family (:mod:`.controls`, metadata in ``controls.yaml``)."""
