@@ -132,7 +132,7 @@ def oci_purl(artifact: Artifact) -> str:
     from packageurl import PackageURL
 
     repo, tag = split_reference(image_reference(artifact))
-    name = repo.rsplit("/", 1)[-1].lower() or "image"
+    name = repo.rsplit("/", 1)[-1].strip().lower() or "image"  # packageurl drops a blank name
     qualifiers: dict[str, str] = {}
     if "/" in repo:
         qualifiers["repository_url"] = repo.lower()
