@@ -42,3 +42,12 @@ def advisories_dir(shared_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def assets_dir() -> Path:
     return ASSETS
+
+
+# Fuzz tests run derandomized by default so the suite's verdict is reproducible; set
+# GARRISON_FUZZ=explore to draw fresh random examples (what a fuzzing job should do).
+from hypothesis import settings as _hyp_settings  # noqa: E402
+
+_hyp_settings.register_profile("reproducible", derandomize=True, deadline=None)
+_hyp_settings.register_profile("explore", deadline=None)
+_hyp_settings.load_profile("explore" if os.environ.get("GARRISON_FUZZ") == "explore" else "reproducible")
