@@ -16,6 +16,7 @@ from typing import Annotated
 import click
 import typer
 
+from garrison.cli import admission as admission_cli
 from garrison.cli import db as db_cli
 from garrison.cli import posture as posture_cli
 from garrison.cli import scan as scan_cli
@@ -36,6 +37,7 @@ app.command("sbom", help=scan_cli.SBOM_HELP, context_settings={"allow_interspers
 app.add_typer(db_cli.app, name="db")
 app.add_typer(db_cli.cache_app, name="cache")
 app.add_typer(posture_cli.app, name="posture")
+app.add_typer(admission_cli.app, name="admission")
 
 
 @app.callback()

@@ -19,7 +19,7 @@ from garrison.core.errors import ConfigError, NotFoundError
 from garrison.model import Severity
 from garrison.posture.model import ControlResult, Verdict
 
-FORMATS = ("table", "json")
+FORMATS = ("table", "json", "junit", "policyreport")
 _SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "__pycache__"})
 
 
@@ -111,6 +111,18 @@ def dockerfile(
         str,
         typer.Option("--severity", "-s", envvar="GARRISON_SEVERITY", help="Severities to report, comma-separated."),
     ] = "",
+    exceptions: Annotated[
+        Path | None,
+        typer.Option("--exceptions", envvar="GARRISON_EXCEPTIONS", help="Exceptions file (YAML).", show_default=False),
+    ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option("--baseline", envvar="GARRISON_BASELINE", help="Suppress failures in this baseline file."),
+    ] = None,
+    write_baseline: Annotated[
+        Path | None,
+        typer.Option("--write-baseline", help="Write the current failures' fingerprints to this file."),
+    ] = None,
 ) -> None:
     """Check Dockerfiles against the GD-* controls (root user, ADD, latest tags, secrets, package hygiene...)."""
     from garrison.cli.scan import _emit, _use_color
@@ -135,7 +147,15 @@ def dockerfile(
         results.extend(check_dockerfile(df, context_dir=path.parent, only=_ids(only) or None, skip=_ids(skip) or None))
     if severities:
         results = [r for r in results if r.control.severity in severities]
-    if format == "json":
+    if exceptions or baseline or write_baseline:
+        from garrison.cli.posture_report import apply_suppressions
+
+        results = apply_suppressions(results, [], exceptions, baseline, write_baseline)
+    if format in ("junit", "policyreport"):
+        from garrison.posture.report import render
+
+        text = render(format, results)
+    elif format == "json":
         doc = {
             "results": [r.to_dict() for r in results],
             "summary": {str(v): sum(1 for r in results if r.verdict is v) for v in Verdict},
