@@ -126,7 +126,7 @@ def test_detect_compression_by_magic_not_media_type(app_layers: dict[str, bytes]
 
 def test_real_base_layer_devices_skipped_hardlinks_kept(caplog: pytest.LogCaptureFixture) -> None:
     source = DockerArchiveSource(require_image("debian-bookworm-docker-archive"))
-    with source, caplog.at_level(logging.DEBUG), source.open_layer(source.artifact().layers[0]) as blob:
+    with source, caplog.at_level(logging.DEBUG, logger="garrison.image.layers"), source.open_layer(source.artifact().layers[0]) as blob:
         entries = list(iter_layer(blob, name="bookworm"))
         blob.read()
     paths = {e.info.path: e for e in entries}
