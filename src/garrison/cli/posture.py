@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -12,6 +14,21 @@ app = typer.Typer(
     help="Check Kubernetes manifests, Dockerfiles and nodes against controls, PSS and CIS benchmarks.",
     no_args_is_help=True,
 )
+
+
+# options shared by every posture command that supports suppressions
+ExceptionsOpt = Annotated[
+    Path | None,
+    typer.Option("--exceptions", envvar="GARRISON_EXCEPTIONS", help="Exceptions file (YAML).", show_default=False),
+]
+BaselineOpt = Annotated[
+    Path | None,
+    typer.Option("--baseline", envvar="GARRISON_BASELINE", help="Suppress failures in this baseline file."),
+]
+WriteBaselineOpt = Annotated[
+    Path | None,
+    typer.Option("--write-baseline", help="Write the current failures' fingerprints to this file."),
+]
 
 
 def _load() -> None:

@@ -14,9 +14,8 @@ from typing import Annotated
 
 import typer
 
-from garrison.cli.posture import app
+from garrison.cli.posture import BaselineOpt, ExceptionsOpt, WriteBaselineOpt, app
 from garrison.core.errors import ConfigError, NotFoundError
-from garrison.model import Severity
 from garrison.posture.model import ControlResult, Verdict
 
 FORMATS = ("table", "json", "junit", "policyreport")
@@ -111,31 +110,19 @@ def dockerfile(
         str,
         typer.Option("--severity", "-s", envvar="GARRISON_SEVERITY", help="Severities to report, comma-separated."),
     ] = "",
-    exceptions: Annotated[
-        Path | None,
-        typer.Option("--exceptions", envvar="GARRISON_EXCEPTIONS", help="Exceptions file (YAML).", show_default=False),
-    ] = None,
-    baseline: Annotated[
-        Path | None,
-        typer.Option("--baseline", envvar="GARRISON_BASELINE", help="Suppress failures in this baseline file."),
-    ] = None,
-    write_baseline: Annotated[
-        Path | None,
-        typer.Option("--write-baseline", help="Write the current failures' fingerprints to this file."),
-    ] = None,
+    exceptions: ExceptionsOpt = None,
+    baseline: BaselineOpt = None,
+    write_baseline: WriteBaselineOpt = None,
 ) -> None:
     """Check Dockerfiles against the GD-* controls (root user, ADD, latest tags, secrets, package hygiene...)."""
     from garrison.cli.scan import _emit, _use_color
     from garrison.posture.dockerfile.controls import check_dockerfile
     from garrison.posture.dockerfile.parser import parse_file
+    from garrison.scan.gate import parse_severities
 
     if format not in FORMATS:
         raise ConfigError(f"unknown format {format!r}; choose from {', '.join(FORMATS)}")
-    severities: set[Severity] = set()
-    for word in _ids(severity):
-        if word not in Severity.__members__:
-            raise ConfigError(f"unknown severity {word!r}; use {', '.join(Severity.__members__)}")
-        severities.add(Severity[word])
+    severities = parse_severities(severity)
     files = find_dockerfiles(paths)
     if not files:
         raise NotFoundError("no Dockerfile found", input_name=", ".join(str(p) for p in paths))

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from garrison.cli.posture import app
+from garrison.cli.posture import BaselineOpt, ExceptionsOpt, WriteBaselineOpt, app
 from garrison.core.errors import ConfigError, NotFoundError
 from garrison.posture.k8s.objects import K8sObject
 from garrison.posture.model import ControlResult, Verdict
@@ -96,18 +96,9 @@ def posture_report(
             "--output", "-o", envvar="GARRISON_OUTPUT", help="Write the report to this file.", show_default=False
         ),
     ] = None,
-    exceptions: Annotated[
-        Path | None,
-        typer.Option("--exceptions", envvar="GARRISON_EXCEPTIONS", help="Exceptions file (YAML).", show_default=False),
-    ] = None,
-    baseline: Annotated[
-        Path | None,
-        typer.Option("--baseline", envvar="GARRISON_BASELINE", help="Suppress failures in this baseline file."),
-    ] = None,
-    write_baseline: Annotated[
-        Path | None,
-        typer.Option("--write-baseline", help="Write the current failures' fingerprints to this file."),
-    ] = None,
+    exceptions: ExceptionsOpt = None,
+    baseline: BaselineOpt = None,
+    write_baseline: WriteBaselineOpt = None,
 ) -> None:
     """Run every posture check and render a compliance report."""
     from garrison.cli.scan import _emit
