@@ -18,7 +18,7 @@ from garrison.cli.posture import BaselineOpt, ExceptionsOpt, WriteBaselineOpt, a
 from garrison.core.errors import ConfigError, NotFoundError
 from garrison.posture.model import ControlResult, Verdict
 
-FORMATS = ("table", "json", "junit", "policyreport")
+FORMATS = ("table", "json", "sarif", "junit", "policyreport")
 _SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "__pycache__"})
 
 
@@ -138,7 +138,7 @@ def dockerfile(
         from garrison.cli.posture_report import apply_suppressions
 
         results = apply_suppressions(results, [], exceptions, baseline, write_baseline)
-    if format in ("junit", "policyreport"):
+    if format in ("sarif", "junit", "policyreport"):
         from garrison.posture.report import render
 
         text = render(format, results)

@@ -14,10 +14,10 @@ from typing import Annotated
 
 import typer
 
-from garrison.cli.posture import app
+from garrison.cli.posture import BaselineOpt, ExceptionsOpt, WriteBaselineOpt, app
 from garrison.core.errors import ConfigError
 
-NODE_FORMATS = ("table", "json")
+NODE_FORMATS = ("table", "json", "sarif", "junit", "policyreport")
 
 
 def _use_color(output: Path | None) -> bool:
@@ -108,6 +108,9 @@ def posture_node(
             "--output", "-o", envvar="GARRISON_OUTPUT", help="Write the report to this file.", show_default=False
         ),
     ] = None,
+    exceptions: ExceptionsOpt = None,
+    baseline: BaselineOpt = None,
+    write_baseline: WriteBaselineOpt = None,
 ) -> None:
     """Check this node against the CIS Kubernetes benchmark (kube-bench's checks)."""
     from garrison.posture.cis.runner import run_node
@@ -119,8 +122,16 @@ def posture_node(
     report = run_node(benchmark=benchmark, targets=_split(targets), root=root, checks=_split(check), timeout=timeout)
     for warning in report.warnings:
         sys.stderr.write(f"garrison: warning: {warning}\n")
+    if exceptions or baseline or write_baseline:
+        from garrison.cli.posture_report import apply_suppressions
+
+        report.results = apply_suppressions(report.results, [], exceptions, baseline, write_baseline)
     if format == "json":
         text = json.dumps(report.to_dict(), indent=2, sort_keys=True)
+    elif format != "table":
+        from garrison.posture.report import render
+
+        text = render(format, report.results)
     else:
         text = _render_table(report, _use_color(output))
     text = text if text.endswith("\n") else text + "\n"

@@ -23,18 +23,21 @@ from garrison.posture.model import ControlResult, Verdict
 REPORT_FORMATS = ("html", "json", "sarif", "junit", "policyreport")
 
 
-def pss_results(objects: list[K8sObject], level: str = "restricted") -> list[ControlResult]:
+def pss_results(
+    objects: list[K8sObject], level: str = "restricted", version: tuple[int, int] | None = None
+) -> list[ControlResult]:
     """Pod Security Standards results for every object that runs pods: the failures, and a PASS per
     check of ``level`` that did not fail (so frameworks can score passes)."""
     from garrison.posture.k8s.objects import pod_specs
     from garrison.posture.k8s.pss.engine import KNOWN_LATEST, _plan, control_for, evaluate_object
 
+    version = version or KNOWN_LATEST
     out: list[ControlResult] = []
-    plan = _plan(level, KNOWN_LATEST)
+    plan = _plan(level, version)
     for obj in objects:
         if not obj.is_mapping or not any(True for _ in pod_specs(obj)):
             continue
-        failures = evaluate_object(obj, level, KNOWN_LATEST)
+        failures = evaluate_object(obj, level, version)
         out += failures
         failed = {r.control.id for r in failures}
         subject = obj.subject()

@@ -60,3 +60,25 @@ def test_help_lists_options() -> None:
     assert proc.returncode == 0
     for option in ("--benchmark", "--targets", "--root", "--check", "--format"):
         assert option in proc.stdout
+
+
+def test_report_formats_and_baseline(fake_node, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import xml.etree.ElementTree as ET
+
+    args = ("--targets", "node", "--root", str(fake_node.bad), "--check", "4.1.1,4.2.1,4.2.2")
+    sarif = garrison(*args, "--format", "sarif")
+    assert sarif.returncode == 1, sarif.stderr
+    doc = json.loads(sarif.stdout)
+    assert doc["version"] == "2.1.0"
+    assert {r["ruleId"] for r in doc["runs"][0]["results"]} <= {"CIS-1.12-4.1.1", "CIS-1.12-4.2.1", "CIS-1.12-4.2.2"}
+    assert doc["runs"][0]["results"]
+    junit = garrison(*args, "--format", "junit")
+    assert junit.returncode == 1 and ET.fromstring(junit.stdout).iter("failure")
+    base = tmp_path / "base.json"
+    first = garrison(*args, "--format", "json", "--write-baseline", str(base))
+    assert first.returncode == 1 and base.exists()
+    failed = json.loads(first.stdout)["summary"]["FAIL"]
+    assert failed > 0
+    again = garrison(*args, "--format", "json", "--baseline", str(base))
+    assert again.returncode == 0, again.stdout
+    assert json.loads(again.stdout)["summary"]["SUPPRESSED"] == failed

@@ -75,7 +75,7 @@ def test_directory_discovery(tmp_path: Path) -> None:
     [
         (None, [], "no such file or directory"),
         (b"FROM a\nRUN <<EOF\n", [], "Dockerfile:2: unterminated heredoc 'EOF'"),
-        (GOOD.encode(), ["--format", "sarif"], "unknown format 'sarif'"),
+        (GOOD.encode(), ["--format", "xml"], "unknown format 'xml'"),
         (GOOD.encode(), ["--skip", "GD-999"], "unknown Dockerfile control(s): GD-999"),
         (GOOD.encode(), ["--severity", "bad"], "unknown severity 'BAD'"),
     ],
@@ -97,3 +97,17 @@ def test_output_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     code, out, _ = _run([str(tmp_path / "Dockerfile"), "-f", "json", "-o", str(report)], capsys)
     assert code == 0 and out == ""
     assert json.loads(report.read_text())["summary"]["fail"] == 0
+
+
+def test_sarif_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "Dockerfile"
+    path.write_text("FROM debian:latest\nADD https://example.com/x.tgz /x\n")
+    with pytest.raises(SystemExit) as done:
+        main(["posture", "dockerfile", str(path), "--format", "sarif"])
+    out = capsys.readouterr().out
+    assert done.value.code == 1
+    doc = json.loads(out)
+    assert doc["version"] == "2.1.0"
+    results = doc["runs"][0]["results"]
+    assert results and all(r["ruleId"].startswith("GD-") for r in results)
+    assert results[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].endswith("Dockerfile")

@@ -345,7 +345,10 @@ class NodeReport:
     def summary(self) -> dict[str, int]:
         counts = {"PASS": 0, "FAIL": 0, "WARN": 0, "INFO": 0}
         for r in self.results:
-            counts[str(r.details.get("state", "WARN"))] += 1
+            if "suppressed_by" in r.details:
+                counts["SUPPRESSED"] = counts.get("SUPPRESSED", 0) + 1
+            else:
+                counts[str(r.details.get("state", "WARN"))] += 1
         return counts
 
     @property
