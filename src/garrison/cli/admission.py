@@ -19,12 +19,22 @@ app = typer.Typer(help="Kubernetes admission webhook: enforce policies when obje
 
 @app.command("serve")
 def serve(
-    config: Annotated[Path | None, typer.Option("--config", envvar="GARRISON_ADMISSION_CONFIG", help="Policy configuration (YAML).")] = None,
-    cert: Annotated[Path | None, typer.Option("--cert", envvar="GARRISON_ADMISSION_CERT", help="TLS certificate (PEM).")] = None,
-    key: Annotated[Path | None, typer.Option("--key", envvar="GARRISON_ADMISSION_KEY", help="TLS private key (PEM).")] = None,
-    host: Annotated[str, typer.Option("--host", envvar="GARRISON_ADMISSION_HOST", help="Address to listen on.")] = "0.0.0.0",  # noqa: S104 - a server in a pod
+    config: Annotated[
+        Path | None, typer.Option("--config", envvar="GARRISON_ADMISSION_CONFIG", help="Policy configuration (YAML).")
+    ] = None,
+    cert: Annotated[
+        Path | None, typer.Option("--cert", envvar="GARRISON_ADMISSION_CERT", help="TLS certificate (PEM).")
+    ] = None,
+    key: Annotated[
+        Path | None, typer.Option("--key", envvar="GARRISON_ADMISSION_KEY", help="TLS private key (PEM).")
+    ] = None,
+    host: Annotated[
+        str, typer.Option("--host", envvar="GARRISON_ADMISSION_HOST", help="Address to listen on.")
+    ] = "0.0.0.0",  # noqa: S104 - a server in a pod
     port: Annotated[int, typer.Option("--port", envvar="GARRISON_ADMISSION_PORT", help="Port to listen on.")] = 8443,
-    insecure_http: Annotated[bool, typer.Option("--insecure-http", help="Serve plain HTTP (local testing only).")] = False,
+    insecure_http: Annotated[
+        bool, typer.Option("--insecure-http", help="Serve plain HTTP (local testing only).")
+    ] = False,
 ) -> None:
     """Serve POST /validate, POST /mutate, GET /healthz and GET /metrics over HTTPS."""
     import uvicorn
@@ -50,9 +60,13 @@ def serve(
 
 @app.command("manifests")
 def manifests(
-    image: Annotated[str, typer.Option("--image", envvar="GARRISON_ADMISSION_IMAGE", help="Webhook image (pin it by digest).")],
+    image: Annotated[
+        str, typer.Option("--image", envvar="GARRISON_ADMISSION_IMAGE", help="Webhook image (pin it by digest).")
+    ],
     namespace: Annotated[str, typer.Option("--namespace", "-n", help="Namespace to install into.")] = "garrison",
-    cert_dir: Annotated[Path | None, typer.Option("--cert-dir", help="Also write ca.crt, tls.crt and tls.key here.")] = None,
+    cert_dir: Annotated[
+        Path | None, typer.Option("--cert-dir", help="Also write ca.crt, tls.crt and tls.key here.")
+    ] = None,
     failure_policy: Annotated[str, typer.Option("--failure-policy", help="Fail or Ignore.")] = "Fail",
     timeout_seconds: Annotated[int, typer.Option("--timeout-seconds", help="Webhook timeout (1-30).")] = 5,
     replicas: Annotated[int, typer.Option("--replicas", help="Webhook replicas.")] = 2,
@@ -63,7 +77,11 @@ def manifests(
     from garrison.admission.manifests import NAME, ManifestOptions, build_objects, render
 
     opts = ManifestOptions(
-        namespace=namespace, image=image, replicas=replicas, failure_policy=failure_policy, timeout_seconds=timeout_seconds
+        namespace=namespace,
+        image=image,
+        replicas=replicas,
+        failure_policy=failure_policy,
+        timeout_seconds=timeout_seconds,
     )
     certs = generate(service_names(NAME, namespace))
     text = render(build_objects(opts, certs))

@@ -7,7 +7,6 @@ control failed, 1 when one did, 2 on an error (unreadable or malformed Dockerfil
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +15,7 @@ import typer
 
 from garrison.cli.posture import BaselineOpt, ExceptionsOpt, WriteBaselineOpt, app
 from garrison.core.errors import ConfigError, NotFoundError
+from garrison.core.jsonfmt import pretty
 from garrison.posture.model import ControlResult, Verdict
 
 FORMATS = ("table", "json", "sarif", "junit", "policyreport")
@@ -147,7 +147,7 @@ def dockerfile(
             "results": [r.to_dict() for r in results],
             "summary": {str(v): sum(1 for r in results if r.verdict is v) for v in Verdict},
         }
-        text = json.dumps(doc, indent=2, sort_keys=True)
+        text = pretty(doc)
     else:
         text = _render_table(results, _use_color(output))
     _emit(text, output)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gc
 import io
-import json
 import os
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ import typer
 
 from garrison.cli.posture import BaselineOpt, ExceptionsOpt, WriteBaselineOpt, app
 from garrison.core.errors import ConfigError
+from garrison.core.jsonfmt import pretty
 from garrison.posture.model import ControlResult, Verdict
 
 K8S_FORMATS = ("table", "json", "sarif", "junit", "policyreport")
@@ -143,7 +143,7 @@ def posture_k8s(
             gc.enable()
         configure_allowed_registries(None)
     if format == "json":
-        _emit(json.dumps(report, indent=2, sort_keys=True), output)
+        _emit(pretty(report), output)
     elif format == "table":
         _emit(_table(report, _use_color(output)), output)
     else:

@@ -6,7 +6,6 @@ Exit codes: 0 nothing failed, 1 a check failed (or its audit could not run), 2 a
 from __future__ import annotations
 
 import io
-import json
 import os
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ import typer
 
 from garrison.cli.posture import BaselineOpt, ExceptionsOpt, WriteBaselineOpt, app
 from garrison.core.errors import ConfigError
+from garrison.core.jsonfmt import pretty
 
 NODE_FORMATS = ("table", "json", "sarif", "junit", "policyreport")
 
@@ -127,7 +127,7 @@ def posture_node(
 
         report.results = apply_suppressions(report.results, [], exceptions, baseline, write_baseline)
     if format == "json":
-        text = json.dumps(report.to_dict(), indent=2, sort_keys=True)
+        text = pretty(report.to_dict())
     elif format != "table":
         from garrison.posture.report import render
 

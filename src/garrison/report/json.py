@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from garrison.core.jsonfmt import pretty
 from garrison.model import ScanResult
 from garrison.report._common import paused_gc, sorted_findings, sorted_packages, summary
 
@@ -19,4 +19,4 @@ def json_document(result: ScanResult) -> dict[str, Any]:
 
 def render_json(result: ScanResult) -> str:
     with paused_gc():
-        return json.dumps(json_document(result), sort_keys=True, indent=2, default=str) + "\n"
+        return pretty(json_document(result)) + "\n"

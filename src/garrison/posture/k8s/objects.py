@@ -103,6 +103,9 @@ class K8sObject:
     node: yaml.Node | None = field(default=None, repr=False)
     raw: Any = field(default=None, repr=False)
     _lines: dict[str, int] | None = field(default=None, repr=False)
+    #: memo of derived views (pod specs, containers, subject) that many controls ask for; the
+    #: document is never modified after loading, so they stay valid
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     @property
     def api_version(self) -> str:
@@ -154,13 +157,17 @@ class K8sObject:
         return Location(file=self.location.file, line=line, end_line=line)
 
     def subject(self) -> Subject:
-        return Subject(
+        cached = self.cache.get("subject")
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        self.cache["subject"] = subject = Subject(
             kind=self.kind or "<unknown>",
             name=self.name,
             namespace=self.namespace,
             api_version=self.api_version,
             location=self.location,
         )
+        return subject
 
 
 def _dig(doc: Any, keys: tuple[str, ...]) -> Any:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
+from garrison.core.jsonfmt import pretty
 from garrison.posture.frameworks import Framework
 from garrison.posture.model import ControlResult
 from garrison.posture.report.summary import counts, ordered, scores
@@ -23,4 +23,4 @@ def report_document(results: Sequence[ControlResult], frameworks: Sequence[Frame
 
 
 def render_json(results: Sequence[ControlResult], frameworks: Sequence[Framework] = ()) -> str:
-    return json.dumps(report_document(results, frameworks), indent=2, sort_keys=True) + "\n"
+    return pretty(report_document(results, frameworks)) + "\n"

@@ -4,10 +4,10 @@ SARIF ``suppressions`` entry with the reason, so code-scanning UIs show them as 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
+from garrison.core.jsonfmt import pretty
 from garrison.model import Severity
 from garrison.posture.model import Control, ControlResult, Verdict
 from garrison.posture.report.summary import ordered
@@ -107,4 +107,4 @@ def sarif_document(results: Sequence[ControlResult]) -> dict[str, Any]:
 
 
 def render_sarif(results: Sequence[ControlResult]) -> str:
-    return json.dumps(sarif_document(results), indent=2, sort_keys=True) + "\n"
+    return pretty(sarif_document(results)) + "\n"

@@ -12,7 +12,7 @@ resolved the way the kubelet resolves them: the container's value wins when set.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -46,6 +46,7 @@ class Pod:
     meta_path: str
     meta: dict[str, Any]
     spec: dict[str, Any]
+    cache: dict[tuple[str, ...], list[Container]] = field(default_factory=dict, repr=False, compare=False, hash=False)
 
     def at(self, *keys: object) -> str:
         path = self.path
@@ -117,7 +118,15 @@ class Container:
 
 
 def pods(obj: K8sObject) -> list[Pod]:
-    """The pod specs ``obj`` runs (see :func:`~garrison.posture.k8s.objects.pod_templates`)."""
+    """The pod specs ``obj`` runs (see :func:`~garrison.posture.k8s.objects.pod_templates`).
+    Memoised on the object: callers must not modify the list."""
+    cached = obj.cache.get("pods")
+    if cached is None:
+        cached = obj.cache["pods"] = _pods(obj)
+    return cached
+
+
+def _pods(obj: K8sObject) -> list[Pod]:
     found: list[Pod] = []
     if obj.kind == "DeploymentConfig":
         template = as_dict(as_dict(obj.doc.get("spec")).get("template"))
@@ -131,11 +140,17 @@ def pods(obj: K8sObject) -> list[Pod]:
     return found
 
 
-def containers(pod: Pod, fields: tuple[str, ...] = CONTAINER_FIELDS) -> Iterator[Container]:
-    for name in fields:
-        for i, doc in enumerate(as_list(pod.spec.get(name))):
-            if isinstance(doc, dict):
-                yield Container(pod, name, pod.at(name, i), doc)
+def containers(pod: Pod, fields: tuple[str, ...] = CONTAINER_FIELDS) -> list[Container]:
+    """The containers of ``pod`` in ``fields`` (memoised per pod and fields: do not modify)."""
+    cached = pod.cache.get(fields)
+    if cached is None:
+        cached = pod.cache[fields] = [
+            Container(pod, name, pod.at(name, i), doc)
+            for name in fields
+            for i, doc in enumerate(as_list(pod.spec.get(name)))
+            if isinstance(doc, dict)
+        ]
+    return cached
 
 
 def all_containers(obj: K8sObject, fields: tuple[str, ...] = CONTAINER_FIELDS) -> Iterator[Container]:
