@@ -53,13 +53,13 @@ def _ids(text: str) -> set[str]:
     return {w.strip().upper() for w in text.split(",") if w.strip()}
 
 
-def _render_table(results: list[ControlResult], color: bool) -> str:
+def _render_table(results: list[ControlResult], color: bool, title: str = "Dockerfile controls") -> str:
     from io import StringIO
 
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="Dockerfile controls", show_lines=False)
+    table = Table(title=title, show_lines=False)
     for col in ("File", "Line", "Control", "Severity", "Verdict", "Message"):
         table.add_column(col, overflow="fold")
     style = {Verdict.FAIL: "red", Verdict.SKIP: "yellow", Verdict.ERROR: "magenta", Verdict.PASS: "green"}

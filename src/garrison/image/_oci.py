@@ -20,7 +20,10 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+json", "application/vnd.docker.distribution.manifest.v1+prettyjws")
+DOCKER_SCHEMA1 = (
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+)
 INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -142,7 +145,9 @@ class Manifest:
 def parse_manifest(doc: dict[str, Any], *, input_name: str, media_type: str = "") -> Manifest:
     kind = doc.get("mediaType") or media_type
     if kind in DOCKER_SCHEMA1 or doc.get("schemaVersion") == 1:
-        raise InputError("Docker image manifest schema 1 is not supported (deprecated since 2017)", input_name=input_name)
+        raise InputError(
+            "Docker image manifest schema 1 is not supported (deprecated since 2017)", input_name=input_name
+        )
     if doc.get("schemaVersion") != 2:
         raise InputError("manifest schemaVersion is not 2", input_name=input_name)
     if is_index(doc, media_type):
@@ -176,7 +181,9 @@ def select_platform(entries: list[Descriptor], wanted: Platform | None, *, input
 
 
 def _match(entries: list[Descriptor], want: Platform) -> Descriptor | None:
-    same = [e for e in entries if e.platform and e.platform.os == want.os and e.platform.architecture == want.architecture]
+    same = [
+        e for e in entries if e.platform and e.platform.os == want.os and e.platform.architecture == want.architecture
+    ]
     if not same:
         return None
     if want.variant:
@@ -241,6 +248,9 @@ def artifact_from(
         os_name=os_name if isinstance(os_name, str) else "",
         layers=out,
         config=dict(inner) if isinstance(inner, dict) else {},
+        history=[h for h in history if isinstance(h, dict)]
+        if isinstance(history := config_doc.get("history"), list)
+        else [],
     )
 
 

@@ -226,6 +226,9 @@ class Artifact:
     os_name: str = ""  # config os (linux)
     layers: list[Layer] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)  # image config "config" object
+    #: the image config's ``history`` entries as written (empty-layer steps included); not part
+    #: of ``to_dict`` (reports carry each layer's ``created_by``), read by the image posture checks
+    history: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
