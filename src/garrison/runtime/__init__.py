@@ -1,0 +1,1 @@
+"""Runtime threat defense: kernel sensors, container attribution, the rule engine, drift and response."""
