@@ -91,6 +91,8 @@ class Process:
     user_name: str = ""
     group_name: str = ""
     ancestors: list[Process] = field(default_factory=list)
+    cap_effective: int | None = None  # CapEff bitmask from /proc/PID/status (Falco thread.cap_effective)
+    cap_permitted: int | None = None  # CapPrm bitmask (Falco thread.cap_permitted)
 
     @property
     def cmdline(self) -> str:
@@ -174,6 +176,8 @@ class FileDescriptor:
     remote_ip: str = ""
     remote_port: int = 0
     sockfamily: str = ""  # ip, unix, packet, netlink
+    nameraw: str = ""  # the path as the process passed it, before normalisation (Falco fd.nameraw)
+    connected: bool | None = None  # socket is connected (Falco fd.connected)
 
 
 @dataclass(slots=True)
@@ -197,6 +201,7 @@ class Event:
     res: int = 0
     dir: str = "<"  # Falco's event direction: ">" enter, "<" exit; sensors report completed calls
     num: int = 0  # sensor-local sequence number
+    partial: bool = False  # the process vanished before enrichment: proc.* fields are incomplete
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
