@@ -19,6 +19,7 @@ import typer
 from garrison.cli import admission as admission_cli
 from garrison.cli import db as db_cli
 from garrison.cli import posture as posture_cli
+from garrison.cli import rules as rules_cli
 from garrison.cli import scan as scan_cli
 from garrison.cli.config import build_default_map, find_config, load_config
 from garrison.core.errors import GarrisonError
@@ -38,6 +39,7 @@ app.add_typer(db_cli.app, name="db")
 app.add_typer(db_cli.cache_app, name="cache")
 app.add_typer(posture_cli.app, name="posture")
 app.add_typer(admission_cli.app, name="admission")
+app.add_typer(rules_cli.app, name="rules")
 
 
 @app.callback()
