@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # Debian packages the test suite drives for real (registry, image builders, oracles).
-DEB_PACKAGES := skopeo umoci mmdebstrap docker-registry golang-go rpm zstd openjdk-17-jdk-headless ca-certificates \
+DEB_PACKAGES := skopeo umoci iproute2 mmdebstrap docker-registry golang-go rpm zstd openjdk-17-jdk-headless ca-certificates \
   openssl openssh-client gnupg age binutils apache2-utils maven ruby db5.3-util chromium \
   golang-golang-x-text-dev golang-github-google-uuid-dev \
   librust-libc-dev librust-itoa-dev librust-cfg-if-dev librust-autocfg-dev podman runc busybox-static nftables bpftrace gcc

@@ -18,6 +18,7 @@ import typer
 
 from garrison.cli import admission as admission_cli
 from garrison.cli import db as db_cli
+from garrison.cli import policy as policy_cli
 from garrison.cli import posture as posture_cli
 from garrison.cli import rules as rules_cli
 from garrison.cli import scan as scan_cli
@@ -40,6 +41,7 @@ app.add_typer(db_cli.cache_app, name="cache")
 app.add_typer(posture_cli.app, name="posture")
 app.add_typer(admission_cli.app, name="admission")
 app.add_typer(rules_cli.app, name="rules")
+app.add_typer(policy_cli.app, name="policy")
 
 
 @app.callback()

@@ -17,22 +17,30 @@ from garrison.model.core import (
     VulnMatch,
     VulnStatus,
 )
+from garrison.model.network import Action, Endpoint, EndpointKind, FlowLog, NamedPort, PolicyHit, Verdict
 from garrison.model.result import ScanResult
 
 __all__ = [
     "CVSS",
+    "Action",
     "Artifact",
     "ArtifactKind",
+    "Endpoint",
+    "EndpointKind",
     "FileInfo",
     "Finding",
     "FindingKind",
+    "FlowLog",
     "Layer",
+    "NamedPort",
     "OperatingSystem",
     "Package",
+    "PolicyHit",
     "ScanResult",
     "SecretMatch",
     "Severity",
     "Suppression",
+    "Verdict",
     "VulnMatch",
     "VulnStatus",
     "Vulnerability",

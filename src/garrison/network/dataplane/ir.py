@@ -1,0 +1,110 @@
+"""The dataplane's input: policies after selector evaluation, ready to become nftables objects.
+
+The policy engine speaks selectors and label maps; the kernel speaks IP addresses. This IR is the
+seam between them: every selector is already resolved to the set of endpoint addresses it matches
+(:attr:`DataplaneInput.sets`, keyed by a stable name derived from the selector's canonical text),
+named ports are kept by name (the compiler resolves them per destination endpoint), and the order
+of evaluation is explicit (tiers in order, policies in order inside a tier, rules in order).
+
+Anything that produces this IR can drive the dataplane: the adapter over the policy engine
+(:mod:`garrison.network.dataplane.adapter`, every policy format the engine loads), or a test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+Action = Literal["allow", "deny", "pass", "log"]
+TierDefault = Literal["deny", "pass"]
+PROTOCOL_NUMBERS = {"TCP": 6, "UDP": 17, "SCTP": 132, "ICMP": 1, "ICMPV6": 58, "UDPLITE": 136}
+
+
+@dataclass(slots=True, frozen=True)
+class PortRange:
+    """An inclusive port range; a single port has ``lo == hi``."""
+
+    lo: int
+    hi: int
+
+
+@dataclass(slots=True, frozen=True)
+class Peer:
+    """One side of a rule (Calico EntityRule). Empty fields match anything.
+
+    ``sets`` must all contain the address (AND), ``not_sets`` none of them. ``nets`` is an OR of
+    CIDRs, ``not_nets`` excludes CIDRs. Ports apply to the transport header of this side.
+    """
+
+    sets: tuple[str, ...] = ()
+    not_sets: tuple[str, ...] = ()
+    nets: tuple[str, ...] = ()
+    not_nets: tuple[str, ...] = ()
+    ports: tuple[PortRange, ...] = ()
+    named_ports: tuple[str, ...] = ()
+    not_ports: tuple[PortRange, ...] = ()
+    domains: tuple[str, ...] = ()
+
+
+@dataclass(slots=True, frozen=True)
+class Rule:
+    action: Action
+    protocol: str | int | None = None  # "TCP" | "UDP" | "SCTP" | "ICMP" | number | None (any)
+    not_protocol: str | int | None = None
+    icmp_type: int | None = None
+    icmp_code: int | None = None
+    src: Peer = field(default_factory=Peer)
+    dst: Peer = field(default_factory=Peer)
+    index: int = 0  # the rule's index in its policy, as flow logs report it
+
+
+@dataclass(slots=True, frozen=True)
+class Policy:
+    """A policy of one tier, already resolved to the endpoints it selects (by endpoint key)."""
+
+    name: str  # "ns/name" for namespaced policies, "name" for global ones
+    tier: str = "default"
+    order: float | None = None
+    selected: frozenset[str] = frozenset()
+    ingress: tuple[Rule, ...] = ()
+    egress: tuple[Rule, ...] = ()
+    types: frozenset[str] = frozenset({"ingress"})  # which directions the policy applies to
+    staged: bool = False
+
+
+@dataclass(slots=True, frozen=True)
+class Tier:
+    name: str
+    order: float | None = None
+    default_action: TierDefault = "deny"
+
+
+@dataclass(slots=True, frozen=True)
+class Endpoint:
+    """A workload endpoint: key ``ns/name``, its IPv4 address, and the node-side interface."""
+
+    key: str
+    ip: str
+    iface: str = ""
+    named_ports: tuple[tuple[str, str, int], ...] = ()  # (name, PROTO, port)
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(slots=True)
+class DataplaneInput:
+    endpoints: list[Endpoint]
+    tiers: list[Tier]
+    policies: list[Policy]
+    sets: dict[str, frozenset[str]] = field(default_factory=dict)  # set name -> member IPs/CIDRs
+    domains: dict[str, tuple[str, ...]] = field(default_factory=dict)  # DNS set name -> allowed patterns
+
+
+def set_name(key: str) -> str:
+    """A stable nftables set name for a selector (or any resolution key): ``s_`` + 12 hex chars."""
+    return "s_" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def order_key(order: float | None, name: str) -> tuple[int, float, str]:
+    """Calico's ordering: by order ascending, absent order last, then by name."""
+    return (1, 0.0, name) if order is None else (0, order, name)
