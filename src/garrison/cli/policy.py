@@ -242,3 +242,7 @@ from garrison.cli.policy_dataplane import apply_cmd, quarantine_cmd  # noqa: E40
 
 app.command("apply")(apply_cmd)
 app.command("quarantine")(quarantine_cmd)
+
+from garrison.cli.policy_live import snapshot_cmd  # noqa: E402
+
+app.command("snapshot")(snapshot_cmd)

@@ -377,6 +377,7 @@ def snapshot(
     exclude_namespaces: Iterable[str] = (),
     kinds: Iterable[ResourceKind] = KINDS,
     page_size: int = 500,
+    skip_owned: bool = True,
 ) -> Snapshot:
     """List every kind of ``kinds`` the server serves (see the module docstring)."""
     cfg = client.config
@@ -405,7 +406,7 @@ def snapshot(
                 ns = obj.name if rk.kind == "Namespace" else obj.namespace
                 if ns and (ns in excluded or (only and rk.kind == "Namespace" and ns not in only)):
                     continue
-                if _skip(obj):
+                if skip_owned and _skip(obj):
                     snap.skipped_owned += 1
                     continue
                 snap.objects.append(obj)
@@ -454,8 +455,17 @@ def scan_cluster(
     page_size: int = 500,
     environ: dict[str, str] | None = None,
     service_account_dir: Path = kc.SERVICE_ACCOUNT_DIR,
+    kinds: Iterable[ResourceKind] = KINDS,
+    skip_owned: bool = True,
 ) -> Snapshot:
     """Resolve the kubeconfig, connect and list: the whole read path in one call."""
     config = kc.load(kubeconfig, context, environ=environ, service_account_dir=service_account_dir)
     with ApiClient(config, timeout=timeout) as client:
-        return snapshot(client, namespaces=namespaces, exclude_namespaces=exclude_namespaces, page_size=page_size)
+        return snapshot(
+            client,
+            namespaces=namespaces,
+            exclude_namespaces=exclude_namespaces,
+            page_size=page_size,
+            kinds=kinds,
+            skip_owned=skip_owned,
+        )
