@@ -434,3 +434,22 @@ spec:
 """)
     assert ev2.evaluate("shop/web", "shop/api", "UDP", 53).allowed
     assert not ev2.evaluate("shop/web", "shop/api", "UDP", 54).allowed
+
+
+def test_k8s_egress_peer_with_several_ports_keeps_each_port() -> None:
+    # one peer, two ports of different protocols: each converted rule keeps its own port
+    ev = evaluator("""
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: out, namespace: shop}
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+  egress:
+    - to: [{namespaceSelector: {}}]
+      ports: [{protocol: TCP, port: 443}, {protocol: UDP, port: 53}]
+""")
+    assert ev.evaluate("shop/web", "ops/monitor", "TCP", 443).action is Action.ALLOW
+    assert ev.evaluate("shop/web", "ops/monitor", "UDP", 53).action is Action.ALLOW
+    assert ev.evaluate("shop/web", "ops/monitor", "TCP", 53).action is Action.DENY
+    assert ev.evaluate("shop/web", "ops/monitor", "UDP", 443).action is Action.DENY

@@ -254,7 +254,7 @@ def test_cli_flows_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
 _json = st.recursive(st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False)
                      | st.text(max_size=12), lambda kids: st.lists(kids, max_size=4)
                      | st.dictionaries(st.text(max_size=10), kids, max_size=5), max_leaves=12)
-_keys = st.sampled_from(sorted(CALICO_LINE) + ["policies", "source_labels"])
+_keys = st.sampled_from([*sorted(CALICO_LINE), "policies", "source_labels"])
 
 
 @settings(max_examples=300)

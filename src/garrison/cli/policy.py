@@ -246,3 +246,10 @@ app.command("quarantine")(quarantine_cmd)
 from garrison.cli.policy_live import snapshot_cmd  # noqa: E402
 
 app.command("snapshot")(snapshot_cmd)
+
+from garrison.cli.policy_flows import flows_cmd, preview_cmd, promote_cmd, recommend_cmd  # noqa: E402
+
+app.command("flows")(flows_cmd)
+app.command("preview")(preview_cmd)
+app.command("recommend")(recommend_cmd)
+app.command("promote")(promote_cmd)

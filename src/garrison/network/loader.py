@@ -21,6 +21,7 @@ Inventory kinds (Pod, Namespace, workloads...) are ignored here and read by
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 from collections.abc import Iterator, Mapping
@@ -330,9 +331,8 @@ class _Loader:
                     rule.source = peer or EntityMatch()
                     rule.destination = dest
                 else:
-                    peer = peer or EntityMatch()
-                    peer.ports = dest.ports
-                    rule.destination = peer
+                    # a copy per port: the peer object is shared by every port of the rule
+                    rule.destination = dataclasses.replace(peer or EntityMatch(), ports=dest.ports)
                 rules.append(rule)
         return rules
 
