@@ -22,6 +22,7 @@ from garrison.cli import policy as policy_cli
 from garrison.cli import posture as posture_cli
 from garrison.cli import rules as rules_cli
 from garrison.cli import scan as scan_cli
+from garrison.cli import sensor as sensor_cli
 from garrison.cli.config import build_default_map, find_config, load_config
 from garrison.core.errors import GarrisonError
 
@@ -41,6 +42,7 @@ app.add_typer(db_cli.cache_app, name="cache")
 app.add_typer(posture_cli.app, name="posture")
 app.add_typer(admission_cli.app, name="admission")
 app.add_typer(rules_cli.app, name="rules")
+app.add_typer(sensor_cli.app, name="sensor")
 app.add_typer(policy_cli.app, name="policy")
 
 

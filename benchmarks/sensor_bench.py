@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""Runtime sensor cost: lost events, CPU and RSS under exec storms, and the overhead on an exec-heavy load.
+
+Runs ``garrison sensor run`` (the built-in rule pack, ``--sensors`` as given, alerts to /dev/null)
+as its own process and drives exec storms with a small C generator (``posix_spawn`` paced to a
+rate; the exec'd program is a static binary that only exits, so the load is the kernel's exec
+path and what the sensors add to it). Per rate (500/1000/2000 exec/s by default) it reports:
+
+  lost         per sensor, the increase of the sensor's ``lost`` counter (status file)
+  received     per sensor, the increase of ``received``
+  sensor_cpu   CPU seconds the sensor process used (utime+stime from /proc/PID/stat) per second
+               of storm, as a percentage of one core
+  rss_mb       the sensor's peak RSS (VmHWM) at the end of the phase (goal < 150 MB)
+
+Then the overhead on an exec-heavy workload: N back-to-back execs (no pacing) of ``/bin/true``
+without the sensor and with it, interleaved, best of ``--repeat``: wall time, and the workload's
+own CPU time (wait4 rusage of the generator and its children), which is what the sensor's kernel
+hooks add to every exec and is not disturbed by other load on the machine; goal < 5 %.
+
+    .venv/bin/python benchmarks/sensor_bench.py [--rates 500,1000,2000] [--seconds 5] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.runtime._sensorkit import storm_tools  # noqa: E402  (the same generator the tests use)
+
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def read_status(path: Path) -> dict[str, dict[str, int]]:
+    data = json.loads(path.read_text())
+    return {s["sensor"]: s for s in data["sensors"]}
+
+
+def wait_status(path: Path, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            return
+        if proc.poll() is not None:
+            raise SystemExit(f"sensor exited with {proc.returncode}")
+        time.sleep(0.1)
+    raise SystemExit("sensor did not start")
+
+
+def storm(rate: float, count: int, program: str) -> float:
+    gen, _ = storm_tools()
+    out = subprocess.run([gen, str(rate), str(count), "bench", program], check=True, capture_output=True, text=True)
+    return count / float(out.stdout.split()[-1])
+
+
+def timed_execs(n: int, program: str) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (the generator and all its children, from wait4) of ``n`` execs."""
+    gen, _ = storm_tools()
+    start = time.perf_counter()
+    proc = subprocess.Popen([gen, "1000000", str(n), "bench", program], stdout=subprocess.DEVNULL)
+    _, code, usage = os.wait4(proc.pid, 0)
+    proc.returncode = code
+    return time.perf_counter() - start, usage.ru_utime + usage.ru_stime
+
+
+def start_sensor(cmd: list[str], status: Path) -> subprocess.Popen[bytes]:
+    status.unlink(missing_ok=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_status(status, proc)
+    time.sleep(1.0)
+    return proc
+
+
+def stop_sensor(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rates", default="500,1000,2000")
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--sensors", default="proc,audit,tracefs")
+    ap.add_argument("--execs", type=int, default=3000, help="execs in the overhead workload")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "sensor.json")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("the sensor benchmark needs root")
+    _, tiny = storm_tools()
+    tmp = Path(tempfile.mkdtemp(prefix="garrison-sensor-bench-"))
+    status = tmp / "status.json"
+    results: dict[str, Any] = {"sensors": args.sensors, "cores": os.cpu_count(), "rates": []}
+
+    cmd = [sys.executable, "-m", "garrison.cli.main", "sensor", "run", "--output", "/dev/null",
+           "--sensors", args.sensors, "--status-file", str(status)]  # fmt: skip
+    sensor = start_sensor(cmd, status)
+    try:
+        idle_cpu0 = cpu_seconds(sensor.pid)
+        time.sleep(2.0)
+        results["idle_cpu_pct"] = round((cpu_seconds(sensor.pid) - idle_cpu0) / 2.0 * 100, 2)
+        for rate in (float(r) for r in args.rates.split(",")):
+            count = int(rate * args.seconds)
+            before, cpu0 = read_status(status), cpu_seconds(sensor.pid)
+            achieved = storm(rate, count, tiny)
+            time.sleep(2.5)  # let the sensor drain and publish its counters
+            after, cpu1 = read_status(status), cpu_seconds(sensor.pid)
+            row = {
+                "rate": rate,
+                "achieved": round(achieved),
+                "execs": count,
+                "sensor_cpu_pct": round((cpu1 - cpu0) / (count / achieved) * 100, 1),
+                "sensor_cpu_ms_per_exec": round((cpu1 - cpu0) / count * 1000, 3),
+                "rss_mb": round(peak_rss_mb(sensor.pid), 1),
+                "lost": {n: after[n]["lost"] - before[n]["lost"] for n in after},
+                "received": {n: after[n]["received"] - before[n]["received"] for n in after},
+            }
+            results["rates"].append(row)
+            print(json.dumps(row), flush=True)
+        results["rss_mb"] = round(peak_rss_mb(sensor.pid), 1)
+    finally:
+        stop_sensor(sensor)
+
+    # overhead on an exec-heavy workload: runs without and with the sensor, interleaved so that
+    # other load on the machine hits both alike; best of --repeat of each
+    without: list[tuple[float, float]] = []
+    with_: list[tuple[float, float]] = []
+    for _ in range(args.repeat):
+        without.append(timed_execs(args.execs, "/bin/true"))
+        sensor = start_sensor(cmd, status)
+        try:
+            with_.append(timed_execs(args.execs, "/bin/true"))
+        finally:
+            stop_sensor(sensor)
+    base_wall, base_cpu = min(w for w, _ in without), min(c for _, c in without)
+    sens_wall, sens_cpu = min(w for w, _ in with_), min(c for _, c in with_)
+    results["exec_overhead"] = {
+        "execs": args.execs,
+        "program": "/bin/true",
+        "without_wall_s": round(base_wall, 3),
+        "with_wall_s": round(sens_wall, 3),
+        "wall_overhead_pct": round((sens_wall / base_wall - 1) * 100, 1),
+        "without_cpu_s": round(base_cpu, 3),
+        "with_cpu_s": round(sens_cpu, 3),
+        "workload_cpu_overhead_pct": round((sens_cpu / base_cpu - 1) * 100, 1),
+    }
+    print(json.dumps(results["exec_overhead"]))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,388 @@
+"""Runtime pipeline: sensors -> process table -> container attribution -> rules -> responders -> alert sink.
+
+Sensors call :meth:`Pipeline.submit` from their reader threads. Process-lifecycle events from the
+proc connector update the process table right there (an exec is read from ``/proc`` while the
+process most likely still exists); everything then goes through one bounded queue to a single
+worker thread, which enriches (ancestry, container, drift origin), evaluates the rules and
+hands alerts to the responders and the alert sink. One consumer keeps the table and the rule
+engine single-threaded; a full queue drops the event and counts it (``pipeline.dropped``), never
+blocks a sensor's kernel reader.
+
+Duplicates across sensors are settled here: when the audit sensor runs, the proc connector's
+exec notifications only feed the process table (audit's records are complete); when tracefs runs,
+the proc connector's uid/gid/ptrace notifications do the same.
+
+The rule set, the container resolver and the responders are interfaces (:class:`RuleEvaluator`,
+:class:`Attributor`, :class:`Responder`) so the pipeline works with whatever the rules engine and
+the container/response modules provide, and with stand-ins in tests.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from garrison.model.runtime import Alert, Container, Event, EventKind, Process
+from garrison.runtime.process import ProcessTable
+from garrison.runtime.sensors.interface import Sensor, SensorError
+
+logger = logging.getLogger(__name__)
+
+
+class RuleEvaluator(Protocol):
+    def evaluate(self, event: Event) -> list[Alert]: ...
+
+    def event_types(self) -> set[str] | None: ...
+
+
+class Attributor(Protocol):
+    def resolve(self, pid: int, fallback_pids: Iterable[int] = ()) -> Container: ...
+
+
+class Responder(Protocol):
+    def handle(self, alert: Alert) -> list[Event]: ...
+
+
+def _iso(t: float) -> str:
+    return _dt.datetime.fromtimestamp(t, tz=_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def context_fields(event: Event) -> dict[str, Any]:
+    """The ``proc.*``, ``user.*``, ``container.*`` and ``k8s.*`` fields an alert line carries."""
+    p: Process = event.proc
+    c = event.container
+    anc = p.ancestors
+    out: dict[str, Any] = {
+        "evt.type": event.type,
+        "evt.time": event.time,
+        "evt.res": event.res,
+        "proc.pid": p.pid,
+        "proc.ppid": p.ppid,
+        "proc.name": p.name,
+        "proc.exe": p.exe,
+        "proc.exepath": p.exepath,
+        "proc.cmdline": p.cmdline,
+        "proc.args": " ".join(p.args),
+        "proc.cwd": p.cwd,
+        "proc.tty": p.tty,
+        "proc.pname": anc[0].name if anc else None,
+        "proc.pcmdline": anc[0].cmdline if anc else None,
+        "proc.is_exe_upper_layer": p.exe_upper_layer,
+        "proc.is_exe_from_memfd": p.exe_from_memfd,
+        "user.uid": p.uid,
+        "user.loginuid": p.loginuid,
+        "group.gid": p.gid,
+        "container.id": c.id,
+        "container.name": c.name or None,
+        "container.image.repository": c.image_repository or None,
+        "container.image.tag": c.image_tag or None,
+        "container.privileged": c.privileged,
+        "k8s.pod.name": c.pod_name or None,
+        "k8s.ns.name": c.pod_namespace or None,
+    }
+    for i, a in enumerate(anc[1:], start=2):
+        out[f"proc.aname[{i}]"] = a.name
+    if event.fd is not None and event.fd.name:
+        out["fd.name"] = event.fd.name
+    if event.partial:
+        out["evt.partial"] = True
+    return out
+
+
+def alert_record(alert: Alert, hostname: str = "") -> dict[str, Any]:
+    """One alert as a JSON object: Falco's shape (time, rule, priority, tags, output,
+    output_fields) plus the context fields flattened at the top level."""
+    record: dict[str, Any] = {
+        "time": _iso(alert.time),
+        "rule": alert.rule,
+        "priority": alert.priority.label(),
+        "tags": list(alert.tags),
+        "source": alert.source,
+        "output": alert.output,
+        "hostname": hostname,
+    }
+    fields: dict[str, Any] = {}
+    if alert.event is not None:
+        fields.update(context_fields(alert.event))
+        record["sensor"] = alert.event.sensor
+    fields.update(alert.fields)
+    record.update({k: v for k, v in fields.items() if k.split(".", 1)[0] in ("proc", "container", "k8s", "user")})
+    record["output_fields"] = fields
+    if alert.mitre:
+        record["mitre"] = alert.mitre
+    if alert.actions:
+        record["actions"] = list(alert.actions)
+    return record
+
+
+class AlertSink:
+    """Appends one JSON object per alert to a file (or stream) and flushes each line."""
+
+    def __init__(self, target: Path | IO[str]) -> None:
+        self._own = isinstance(target, Path)
+        self._fh: IO[str] = target.open("a", encoding="utf-8") if isinstance(target, Path) else target
+        self._lock = threading.Lock()
+        self._host = os.uname().nodename
+        self.written = 0
+
+    def write(self, alert: Alert) -> None:
+        line = json.dumps(alert_record(alert, self._host), default=str, separators=(",", ":"))
+        with self._lock:
+            self._fh.write(line + "\n")
+            self._fh.flush()
+            self.written += 1
+
+    def close(self) -> None:
+        if self._own:
+            self._fh.close()
+
+
+@dataclass(slots=True)
+class PipelineStats:
+    submitted: int = 0
+    processed: int = 0
+    dropped: int = 0
+    alerts: int = 0
+    responses: int = 0
+    errors: int = 0
+
+
+def _default_attributor() -> Attributor | None:
+    try:
+        from garrison.runtime.containers import ContainerResolver
+    except ImportError:
+        return None
+    return ContainerResolver()
+
+
+def _default_annotate() -> Callable[[Event], object] | None:
+    try:
+        from garrison.runtime.drift import annotate
+    except ImportError:
+        return None
+    return annotate
+
+
+class Pipeline:
+    """Runs sensors and routes their events through enrichment, rules, responders and the sink."""
+
+    def __init__(
+        self,
+        sensors: Sequence[Sensor],
+        rules: RuleEvaluator | None,
+        *,
+        sink: AlertSink | None = None,
+        responders: Sequence[Responder] = (),
+        table: ProcessTable | None = None,
+        attributor: Attributor | bool | None = True,
+        annotate: Callable[[Event], object] | bool | None = True,
+        on_event: Callable[[Event], None] | None = None,
+        on_new_container: Callable[[Event], bool] | None = None,
+        queue_size: int = 131072,
+        scan: bool = True,
+    ) -> None:
+        self.sensors = list(sensors)
+        self.rules = rules
+        self.sink = sink
+        self.responders = list(responders)
+        self.table = table or ProcessTable()
+        self.attributor: Attributor | None = (
+            _default_attributor() if attributor is True else (None if attributor is False else attributor)
+        )
+        self.annotate: Callable[[Event], object] | None = (
+            _default_annotate() if annotate is True else (None if annotate is False else annotate)
+        )
+        self.on_event = on_event
+        self.on_new_container = on_new_container
+        self._seen_containers: set[str] = set()
+        self.stats = PipelineStats()
+        self._queue: queue.Queue[Event | None] = queue.Queue(queue_size)
+        self._worker: threading.Thread | None = None
+        self._started: list[Sensor] = []
+        self._scan = scan
+        names = {s.name for s in self.sensors}
+        self._superseded: set[tuple[str, str]] = set()
+        if "audit" in names:
+            self._superseded |= {("proc_connector", "execve")}
+            self.table.read_on_exec = False
+        # enrichment and attribution cost more than the rules: events no rule can match only
+        # update the process table (``None`` = some rule matches any type)
+        self._types: set[str] | None = rules.event_types() if rules is not None else set()
+        self._containers: dict[int, Container] = {}
+        if "tracefs" in names:
+            self._superseded |= {("proc_connector", t) for t in ("setuid", "setgid", "ptrace")}
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._scan:
+            self.table.scan()
+        self._worker = threading.Thread(target=self._work, name="garrison-pipeline", daemon=True)
+        self._worker.start()
+        try:
+            for sensor in self.sensors:
+                sensor.start(self.submit)
+                self._started.append(sensor)
+                logger.info("sensor %s started", sensor.name)
+        except SensorError:
+            self.stop()
+            raise
+
+    def stop(self, drain_seconds: float = 2.0) -> None:
+        for sensor in reversed(self._started):
+            try:
+                sensor.stop()
+            except Exception:
+                logger.exception("stopping sensor %s failed", sensor.name)
+        self._started.clear()
+        if self._worker is not None:
+            deadline = time.monotonic() + drain_seconds
+            while not self._queue.empty() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            try:
+                self._queue.put(None, timeout=1)
+            except queue.Full:
+                pass
+            self._worker.join(timeout=drain_seconds)
+            self._worker = None
+
+    # -- flow ---------------------------------------------------------------------------------
+    def submit(self, event: Event) -> None:
+        """Sensor callback: update the table for lifecycle events, then queue for the worker."""
+        self.stats.submitted += 1
+        if event.sensor == "proc_connector" and event.kind == EventKind.PROCESS:
+            try:
+                self.table.observe(event)
+            except Exception:
+                self.stats.errors += 1
+                logger.exception("process table update failed")
+        try:
+            self._queue.put_nowait(event)
+        except queue.Full:
+            self.stats.dropped += 1
+
+    def _work(self) -> None:
+        q = self._queue
+        while True:
+            event = q.get()
+            if event is None:
+                return
+            try:
+                self.process(event)
+            except Exception:
+                self.stats.errors += 1
+                logger.exception("pipeline failed on a %s event from %s", event.type, event.sensor)
+
+    def process(self, event: Event) -> list[Alert]:
+        """Enrich, evaluate and respond to one event (synchronously; also used by tests and replays)."""
+        self.stats.processed += 1
+        table = self.table
+        if event.sensor == "audit" and event.type in ("execve", "execveat") and event.res == 0:
+            table.observe(event)
+        if event.type == "procexit":
+            self._containers.pop(event.proc.pid, None)
+        if self.on_event is None and self._types is not None and event.type not in self._types:
+            return []
+        table.enrich(event)
+        if self.attributor is not None and event.proc.pid > 0:
+            event.container = self._container(event)
+            cid = event.container.id
+            if self.on_new_container is not None and cid != "host" and cid not in self._seen_containers:
+                try:  # done once per container, retried on its next event when it fails (process gone)
+                    if self.on_new_container(event):
+                        self._seen_containers.add(cid)
+                except Exception:
+                    self.stats.errors += 1
+                    logger.exception("new-container hook failed for %s", cid)
+        if (
+            self.annotate is not None
+            and not event.container.is_host
+            and event.type in ("execve", "execveat")
+            and event.proc.exe_upper_layer is None
+        ):
+            try:
+                self.annotate(event)
+            except Exception:
+                self.stats.errors += 1
+        if self.on_event is not None:
+            self.on_event(event)
+        if self.rules is None or (event.sensor, event.type) in self._superseded:
+            return []
+        alerts = self.rules.evaluate(event)
+        for alert in alerts:
+            self._deliver(alert)
+        return alerts
+
+    def _container(self, event: Event) -> Container:
+        """Container of the event's process, cached per pid.
+
+        A child starts in its parent's cgroup, and runtimes move a process into the container's
+        cgroup before it execs the container's entrypoint, so the answer can only change at an
+        exec: a fork inherits the parent's cached answer, an exec resolves again (one cgroup
+        read), an exit forgets the pid.
+        """
+        pid = event.proc.pid
+        cache = self._containers
+        found = cache.get(pid)
+        if found is not None and event.type not in ("execve", "execveat"):
+            return found
+        if event.type == "clone" and (parent := cache.get(event.proc.ppid)) is not None:
+            found = parent
+        else:
+            assert self.attributor is not None
+            try:
+                found = self.attributor.resolve(pid, [a.pid for a in event.proc.ancestors])
+            except Exception:
+                self.stats.errors += 1
+                logger.debug("container attribution failed for pid %d", pid, exc_info=True)
+                return event.container
+        if len(cache) >= 65536:
+            cache.clear()
+        cache[pid] = found
+        return found
+
+    def _deliver(self, alert: Alert) -> None:
+        self.stats.alerts += 1
+        for responder in self.responders:
+            try:
+                actions = responder.handle(alert)
+            except Exception:
+                self.stats.errors += 1
+                logger.exception("responder %s failed", type(responder).__name__)
+                continue
+            for action in actions:
+                self.stats.responses += 1
+                alert.actions.append(str(action.args.get("action", action.type)))
+        if self.sink is not None:
+            self.sink.write(alert)
+
+    # -- status -------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """Counters of every sensor, the table and the pipeline (what ``garrison sensor status`` shows)."""
+        return {
+            "time": _iso(time.time()),
+            "pid": os.getpid(),
+            "sensors": [s.stats().to_dict() for s in self.sensors],
+            "pipeline": {
+                "submitted": self.stats.submitted,
+                "processed": self.stats.processed,
+                "dropped": self.stats.dropped,
+                "queued": self._queue.qsize(),
+                "alerts": self.stats.alerts,
+                "responses": self.stats.responses,
+                "errors": self.stats.errors,
+            },
+            "process_table": {
+                "size": len(self.table),
+                "evicted": self.table.stats.evicted,
+                "vanished": self.table.stats.vanished,
+            },
+        }

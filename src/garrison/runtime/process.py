@@ -1,0 +1,315 @@
+"""Process table: pid -> :class:`Process`, fed by the proc connector, audit exec records and ``/proc``.
+
+At start the table scans ``/proc``; afterwards the proc connector's fork/exec/exit/uid events
+keep it current, and audit exec records (complete argv, cwd, uids) overwrite what a ``/proc``
+read could only guess. :meth:`ProcessTable.enrich` fills an event's process from the table and
+attaches the ancestry (``ancestors[0]`` is the parent) up to ``depth`` generations, which is
+what Falco's ``proc.pname``/``proc.aname[N]`` read.
+
+Entries are replaced, never mutated, once published: an event's ancestor list points at table
+entries directly (no copies on the hot path), and a later exec of that ancestor creates a new
+entry instead of rewriting history an alert already carries.
+
+A process can exit before we read ``/proc/<pid>`` (``/bin/true`` lives a millisecond). Such an
+event keeps what the sensor saw and is flagged ``partial``; nothing raises. Exited processes
+stay in a bounded graveyard for a few seconds so late events (audit records arrive after the
+proc connector's exit notification) still find their process. The table is bounded (LRU
+eviction, counted) so a fork bomb cannot exhaust our memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from garrison.model.runtime import Event, Process
+
+logger = logging.getLogger(__name__)
+
+UpperLayerCheck = Callable[[int, str], bool | None]
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _boot_time() -> float:
+    try:
+        with open("/proc/stat", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"btime "):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+_BOOT = _boot_time()
+
+
+def _read_bytes(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+def _readlink(path: str) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""
+
+
+def read_proc(pid: int, proc_root: str = "/proc") -> Process | None:
+    """Read one process from ``/proc``; ``None`` when it vanished (or is not a process)."""
+    base = f"{proc_root}/{pid}"
+    stat = _read_bytes(f"{base}/stat")
+    if stat is None:
+        return None
+    try:
+        lpar, rpar = stat.index(b"("), stat.rindex(b")")
+        comm = stat[lpar + 1 : rpar].decode("utf-8", "replace")
+        rest = stat[rpar + 2 :].split()
+        ppid, pgid, sid, tty = int(rest[1]), int(rest[2]), int(rest[3]), int(rest[4])
+        start = _BOOT + int(rest[19]) / _CLK_TCK
+    except (ValueError, IndexError):
+        return None
+    raw_cmd = _read_bytes(f"{base}/cmdline") or b""
+    argv = [a.decode("utf-8", "surrogateescape") for a in raw_cmd.split(b"\0")] if raw_cmd else []
+    if argv and argv[-1] == "":
+        argv.pop()
+    exepath = _readlink(f"{base}/exe")
+    if exepath.endswith(" (deleted)"):
+        exepath = exepath[: -len(" (deleted)")]
+    proc = Process(
+        pid=pid,
+        ppid=ppid,
+        tid=pid,
+        name=comm,
+        exe=argv[0] if argv else "",
+        exepath=exepath,
+        args=argv[1:],
+        cwd=_readlink(f"{base}/cwd"),
+        sid=sid,
+        pgid=pgid,
+        tty=tty,
+        start_time=start,
+        exe_from_memfd=exepath.startswith("/memfd:") if exepath else None,
+    )
+    try:
+        st = os.stat(base)
+        proc.euid, proc.egid = st.st_uid, st.st_gid
+    except OSError:
+        return None
+    status = _read_bytes(f"{base}/status")
+    if status:
+        for line in status.split(b"\n"):
+            if line.startswith(b"Uid:"):
+                proc.uid = int(line.split()[1])
+            elif line.startswith(b"Gid:"):
+                proc.gid = int(line.split()[1])
+            elif line.startswith(b"CapEff:"):
+                proc.cap_effective = int(line.split()[1], 16)
+            elif line.startswith(b"CapPrm:"):
+                proc.cap_permitted = int(line.split()[1], 16)
+                break
+    loginuid = _read_bytes(f"{base}/loginuid")
+    if loginuid:
+        try:
+            value = int(loginuid)
+            proc.loginuid = -1 if value == 4294967295 else value
+        except ValueError:
+            pass
+    return proc
+
+
+_MERGE_FIELDS = tuple(f.name for f in dataclasses.fields(Process) if f.name not in ("pid", "ancestors", "args", "tid"))
+
+_ZERO_UNKNOWN = frozenset({"ppid", "tty"})
+
+
+def merge_into(dst: Process, src: Process) -> None:
+    """Fill ``dst``'s empty fields from ``src`` (what the sensor saw wins over the table)."""
+    for name in _MERGE_FIELDS:
+        have = getattr(dst, name)
+        if (have is None or have == "" or (have == 0 and name in _ZERO_UNKNOWN)) and (
+            value := getattr(src, name)
+        ) not in (None, ""):
+            setattr(dst, name, value)
+    if not dst.args and src.args:
+        dst.args = list(src.args)
+
+
+@dataclasses.dataclass(slots=True)
+class TableStats:
+    size: int = 0
+    scanned: int = 0
+    evicted: int = 0
+    vanished: int = 0  # events whose process was gone before enrichment (partial events)
+    proc_reads: int = 0
+
+
+class ProcessTable:
+    """Bounded pid -> :class:`Process` map with ancestry; thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        max_size: int = 65536,
+        depth: int = 8,
+        graveyard_seconds: float = 5.0,
+        upper_layer: UpperLayerCheck | None = None,
+        proc_root: str = "/proc",
+    ) -> None:
+        self.max_size = max_size
+        self.depth = depth
+        self.graveyard_seconds = graveyard_seconds
+        self.upper_layer = upper_layer
+        self.proc_root = proc_root
+        # False when a complete exec source (audit) feeds the table: the proc connector's exec
+        # notification then needs no /proc read of its own
+        self.read_on_exec = True
+        self._procs: OrderedDict[int, Process] = OrderedDict()
+        self._dead: OrderedDict[int, tuple[float, Process]] = OrderedDict()
+        self._lock = threading.RLock()
+        self.stats = TableStats()
+
+    def __len__(self) -> int:
+        return len(self._procs)
+
+    def get(self, pid: int) -> Process | None:
+        with self._lock:
+            proc = self._procs.get(pid)
+            if proc is None and (dead := self._dead.get(pid)) is not None:
+                proc = dead[1]
+            return proc
+
+    def scan(self) -> int:
+        """Load every process under ``/proc``; returns how many were read."""
+        count = 0
+        try:
+            names = os.listdir(self.proc_root)
+        except OSError:
+            return 0
+        for name in names:
+            if name.isdigit() and (proc := read_proc(int(name), self.proc_root)) is not None:
+                self._put(proc)
+                count += 1
+        self.stats.scanned += count
+        return count
+
+    def _put(self, proc: Process) -> None:
+        with self._lock:
+            if self.upper_layer is not None and proc.exepath and proc.exe_upper_layer is None:
+                try:
+                    proc.exe_upper_layer = self.upper_layer(proc.pid, proc.exepath)
+                except Exception:
+                    logger.debug("upper-layer check failed for pid %d", proc.pid, exc_info=True)
+            self._procs[proc.pid] = proc
+            self._procs.move_to_end(proc.pid)
+            self._dead.pop(proc.pid, None)
+            while len(self._procs) > self.max_size:
+                self._procs.popitem(last=False)
+                self.stats.evicted += 1
+            self.stats.size = len(self._procs)
+
+    def _load(self, pid: int) -> Process | None:
+        self.stats.proc_reads += 1
+        proc = read_proc(pid, self.proc_root)
+        if proc is not None:
+            self._put(proc)
+        return proc
+
+    def lookup(self, pid: int) -> Process | None:
+        """The table entry, reading ``/proc`` once when the pid is unknown."""
+        if pid <= 0:
+            return None
+        return self.get(pid) or self._load(pid)
+
+    def observe(self, event: Event) -> None:
+        """Update the table from a lifecycle event (proc connector or audit exec)."""
+        p = event.proc
+        pid = p.pid
+        etype = event.type
+        if etype == "clone":
+            parent = self.lookup(p.ppid)
+            if parent is not None:
+                child = dataclasses.replace(parent, pid=pid, tid=pid, ppid=p.ppid, start_time=event.time)
+                child.args = list(parent.args)
+                self._put(child)
+            else:
+                self._load(pid)
+        elif etype in ("execve", "execveat"):
+            if event.sensor == "audit" and p.exepath:
+                known = self.get(pid)
+                fresh = dataclasses.replace(p, ancestors=[])
+                fresh.args = list(p.args)
+                if known is not None:
+                    merge_into(fresh, known)
+                    fresh.exe_from_memfd = fresh.exepath.startswith("/memfd:")
+                    fresh.exe_upper_layer = None
+                with self._lock:
+                    dead = self._dead.get(pid)
+                    if dead is not None:  # exited before its exec record arrived: keep it buried
+                        self._dead[pid] = (dead[0], fresh)
+                        return
+                self._put(fresh)
+            elif self.read_on_exec:
+                proc = read_proc(pid, self.proc_root)
+                self.stats.proc_reads += 1
+                if proc is not None:
+                    self._put(proc)
+        elif etype == "procexit":
+            with self._lock:
+                gone = self._procs.pop(pid, None)
+                now = time.monotonic()
+                if gone is not None:
+                    self._dead[pid] = (now, gone)
+                while self._dead and (
+                    len(self._dead) > self.max_size or next(iter(self._dead.values()))[0] < now - self.graveyard_seconds
+                ):
+                    self._dead.popitem(last=False)
+                self.stats.size = len(self._procs)
+        elif etype in ("setuid", "setgid", "setsid", "prctl"):
+            known = self.get(pid)
+            if known is not None:
+                updated = dataclasses.replace(known)
+                for name in ("uid", "euid", "gid", "egid", "sid", "name"):
+                    if (value := getattr(p, name)) not in (None, ""):
+                        setattr(updated, name, value)
+                self._put(updated)
+
+    def ancestry(self, proc: Process) -> list[Process]:
+        """Parents up to ``depth`` generations; stops at pid 1, a loop or an unknown pid."""
+        out: list[Process] = []
+        seen = {proc.pid}
+        ppid = proc.ppid
+        while len(out) < self.depth and ppid > 0 and ppid not in seen:
+            parent = self.lookup(ppid)
+            if parent is None:
+                break
+            out.append(parent)
+            seen.add(ppid)
+            ppid = parent.ppid
+        return out
+
+    def enrich(self, event: Event) -> Event:
+        """Complete ``event.proc`` from the table and attach its ancestry; flag vanished processes."""
+        p = event.proc
+        if p.pid <= 0:
+            event.partial = True
+            return event
+        known = self.lookup(p.pid)
+        if known is None:
+            event.partial = True
+            self.stats.vanished += 1
+        else:
+            merge_into(p, known)
+        if not p.ancestors:
+            p.ancestors = self.ancestry(p)
+        return event

@@ -1,0 +1,243 @@
+"""Pipeline and ``garrison sensor``: real sensors -> table -> rules -> responders -> JSON-lines alert sink."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.runtime._sensorkit import Collector, require_root
+
+from garrison.model.runtime import Alert, Event, EventKind, Priority, Process
+from garrison.runtime.pipeline import AlertSink, Pipeline, alert_record
+from garrison.runtime.process import ProcessTable
+from garrison.runtime.rules import load_rules
+from garrison.runtime.sensors import ProcConnectorSensor, TracefsSensor, build_sensors, parse_selection
+from garrison.runtime.sensors.interface import SensorError
+
+RULES = """
+- rule: Sensor Test Ptrace Attach
+  desc: a process attaches to another with ptrace
+  condition: evt.type=ptrace and evt.arg.request contains PTRACE_ATTACH and proc.name=python3
+  output: ptrace attach by %proc.name (parent=%proc.pname cmdline=%proc.cmdline)
+  priority: WARNING
+  tags: [process, T1055.008]
+"""
+ATTACH = "import ctypes; ctypes.CDLL(None).ptrace(16, 1, 0, 0)"
+
+
+class StandIn:
+    """A rule evaluator stand-in: fires on every ptrace event (the pipeline only needs the protocol)."""
+
+    def __init__(self) -> None:
+        self.seen: list[Event] = []
+
+    def event_types(self) -> set[str] | None:
+        return {"ptrace"}
+
+    def evaluate(self, event: Event) -> list[Alert]:
+        self.seen.append(event)
+        if event.type != "ptrace" or event.args.get("pid") != 1 or event.args.get("request") != 16:
+            return []  # only our attach to init, not whatever else the machine is tracing
+        return [Alert(event.time, "stand-in", Priority.NOTICE, f"ptrace by {event.proc.name}", ["T1055"], event=event)]
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.alerts: list[Alert] = []
+
+    def handle(self, alert: Alert) -> list[Event]:
+        self.alerts.append(alert)
+        proc = alert.event.proc if alert.event else Process(pid=0)
+        return [Event(alert.time, "alert", EventKind.RESPONSE, "responder", proc, args={"action": "alert"})]
+
+
+def _python3() -> str:
+    return "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+
+def test_pipeline_enriches_evaluates_responds_and_writes(tmp_path: Path) -> None:
+    require_root()
+    rules = StandIn()
+    out = tmp_path / "alerts.jsonl"
+    sink = AlertSink(out)
+    responder = Recorder()
+    tracefs = TracefsSensor(event_types=rules.event_types())
+    pipeline = Pipeline([ProcConnectorSensor(), tracefs], rules, sink=sink, responders=[responder])
+    pipeline.start()
+    try:
+        assert tracefs.enabled == ["ptrace"]  # only the tracepoints the rules can match
+        shell = subprocess.run(["/bin/sh", "-c", f"{_python3()} -c '{ATTACH}'; true"], check=True)
+        assert shell.returncode == 0
+        deadline = time.monotonic() + 5
+        while sink.written == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        pipeline.stop()
+        sink.close()
+    lines = out.read_text().splitlines()
+    assert len(lines) >= 1
+    rec = json.loads(lines[0])
+    assert rec["rule"] == "stand-in" and rec["priority"] == "Notice" and rec["tags"] == ["T1055"]
+    assert rec["proc.name"].startswith("python3") and rec["proc.pname"] == "sh"
+    assert rec["container.id"] == "host" and rec["output_fields"]["evt.type"] == "ptrace"
+    assert rec["actions"] == ["alert"] and responder.alerts
+    assert "k8s.pod.name" in rec and rec["time"].endswith("Z")
+    status = pipeline.status()
+    assert status["pipeline"]["dropped"] == 0 and status["pipeline"]["alerts"] >= 1
+    assert {s["sensor"] for s in status["sensors"]} == {"proc", "tracefs"}
+
+
+def test_pipeline_with_the_rule_engine(tmp_path: Path) -> None:
+    require_root()
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text(RULES)
+    ruleset = load_rules([rules_file])
+    assert ruleset.event_types() == {"ptrace"}
+    got: list[Alert] = []
+
+    class ListSink(AlertSink):
+        def write(self, alert: Alert) -> None:
+            got.append(alert)
+
+    sink = ListSink(tmp_path / "unused.jsonl")
+    pipeline = Pipeline([TracefsSensor(event_types=ruleset.event_types())], ruleset, sink=sink)
+    pipeline.start()
+    try:
+        subprocess.run([_python3(), "-c", ATTACH], check=True)
+        deadline = time.monotonic() + 5
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        pipeline.stop()
+        sink.close()
+    assert got and got[0].rule == "Sensor Test Ptrace Attach"
+    assert "ptrace attach by python3" in got[0].output
+    assert "T1055.008" in alert_record(got[0])["mitre"]
+
+
+def test_queue_overflow_is_counted_not_blocking() -> None:
+    table = ProcessTable()
+    pipeline = Pipeline([], None, table=table, queue_size=3, attributor=False, annotate=False, scan=False)
+    for i in range(10):
+        pipeline.submit(Event(0.0, "ptrace", EventKind.PRIVILEGE, "tracefs", Process(pid=i + 1)))
+    assert pipeline.stats.dropped == 7 and pipeline.stats.submitted == 10
+
+
+def test_selection_and_unavailable_sensors_are_explained() -> None:
+    assert parse_selection("auto") is None
+    assert parse_selection("audit, proc,audit") == ["audit", "proc"]
+    try:
+        parse_selection("audit,kprobe")
+    except SensorError as err:
+        assert "kprobe" in str(err) and "choose from" in str(err)
+    else:
+        raise AssertionError("unknown sensor accepted")
+    chosen, skipped = build_sensors(None, event_types={"ptrace"})
+    names = {s.name for s in chosen}
+    assert {"proc", "tracefs"} <= names
+    assert "bpftrace" in skipped and "openat" in skipped["bpftrace"]  # the rules need no string syscalls
+
+
+def _garrison(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "garrison.cli.main", *args], capture_output=True, text=True)
+
+
+def test_cli_run_writes_alerts_until_sigterm(tmp_path: Path) -> None:
+    require_root()
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text(RULES)
+    out = tmp_path / "alerts.jsonl"
+    status = tmp_path / "status.json"
+    cmd = [
+        sys.executable,
+        "-m",
+        "garrison.cli.main",
+        "sensor",
+        "run",
+        "--rules",
+        str(rules_file),
+        "--output",
+        str(out),
+        "--sensors",
+        "proc,tracefs",
+        "--status-file",
+        str(status),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not status.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert status.exists(), proc.stderr.read() if proc.poll() is not None and proc.stderr else "no status"
+        subprocess.run([_python3(), "-c", ATTACH], check=True)
+        deadline = time.monotonic() + 10
+        while (not out.exists() or not out.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        lines = out.read_text().splitlines()  # flushed while still running
+        shown = _garrison("sensor", "status", "--status-file", str(status), "--format", "json")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    rec = json.loads(lines[0])
+    assert rec["rule"] == "Sensor Test Ptrace Attach" and rec["priority"] == "Warning"
+    assert rec["proc.name"] == "python3" and "T1055.008" in rec["tags"]
+    assert shown.returncode == 0 and {s["sensor"] for s in json.loads(shown.stdout)["sensors"]} == {"proc", "tracefs"}
+    logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert logs and all({"time", "level", "msg"} <= set(x) for x in logs)
+    assert json.loads(status.read_text())["stopped"] is True
+
+
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    bad = _garrison("sensor", "run", "--sensors", "audit,kprobe", "--duration", "1", "--output", str(tmp_path / "a"))
+    assert bad.returncode == 2 and "kprobe" in bad.stderr and "Traceback" not in bad.stderr
+    missing = _garrison("sensor", "run", "--rules", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2 and "nope.yaml" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("- rule: x\n  condition: evt.type=\n")
+    invalid = _garrison("sensor", "run", "--rules", str(broken), "--duration", "1")
+    assert invalid.returncode == 2 and "broken.yaml" in invalid.stderr and "Traceback" not in invalid.stderr
+    status = _garrison("sensor", "status", "--status-file", str(tmp_path / "none.json"))
+    assert status.returncode == 2 and "none.json" in status.stderr
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("{not json")
+    unreadable = _garrison("sensor", "status", "--status-file", str(garbage))
+    assert unreadable.returncode == 2 and "garbage.json" in unreadable.stderr
+    fmt = _garrison("sensor", "list", "--format", "xml")
+    assert fmt.returncode == 2 and "--format" in fmt.stderr
+
+
+def test_cli_list() -> None:
+    require_root()
+    res = _garrison("sensor", "list", "--format", "json")
+    assert res.returncode == 0
+    rows = {r["sensor"]: r for r in json.loads(res.stdout)}
+    assert set(rows) == {"proc", "audit", "fanotify", "tracefs", "bpftrace"}
+    assert rows["proc"]["available"] is True and rows["tracefs"]["available"] is True
+    table = _garrison("sensor", "list")
+    assert table.returncode == 0 and "proc" in table.stdout
+
+
+def test_collector_helper_times_out() -> None:
+    c = Collector()
+    assert c.wait_for(lambda e: True, timeout=0.05) == []
+
+
+def test_fanotify_only_when_needed() -> None:
+    require_root()
+    _, skipped = build_sensors(None, event_types={"execve"})
+    assert "fanotify" in skipped and "--protect" in skipped["fanotify"]
+    chosen, _ = build_sensors(None, event_types={"execve"}, decide=lambda e: True)
+    assert "fanotify" in {s.name for s in chosen}
+
+
+def test_cli_protect_needs_fanotify(tmp_path: Path) -> None:
+    res = _garrison(
+        "sensor", "run", "--protect", "--sensors", "proc", "--duration", "1", "--output", str(tmp_path / "a")
+    )
+    assert res.returncode == 2 and "--protect needs the fanotify sensor" in res.stderr
