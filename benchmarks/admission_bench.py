@@ -6,6 +6,11 @@ pods, unpinned images, deployments) at ``--rate`` requests/s for ``--seconds`` f
 with httpx over keep-alive connections. Prints p50/p95/p99, the achieved rate and the server's RSS.
 
     .venv/bin/python benchmarks/admission_bench.py --rate 200 --seconds 10
+    .venv/bin/python benchmarks/admission_bench.py --tool wrk --rate 200 --seconds 30
+
+``--tool wrk`` drives the same mix with wrk (C, Debian package ``wrk``) instead: a Lua script
+paces each of ``--connections`` keep-alive connections with wrk's ``delay()`` hook so the total
+is about ``--rate`` requests/s, and wrk's own latency distribution is reported.
 """
 
 from __future__ import annotations
@@ -109,10 +114,55 @@ async def drive(base: str, ca: str, rate: float, seconds: float) -> tuple[list[f
     return latencies, errors, elapsed
 
 
+WRK_SCRIPT = """
+local bodies = {%s}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("POST", "/validate", {["Content-Type"] = "application/json"}, bodies[(i %% #bodies) + 1])
+end
+delay = function()
+  return %d
+end
+"""
+
+
+def run_wrk(base: str, rate: float, seconds: float, connections: int, tmp: Path) -> None:
+    """Pace ``connections`` connections to ``rate`` req/s in total and print wrk's percentiles."""
+    import re
+    import shutil
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        sys.exit("wrk is not installed (apt-get install wrk)")
+    per_connection_ms = max(0, int(connections * 1000 / rate) - 2)  # minus a typical service time
+    bodies = ", ".join(f"[==[{b.decode()}]==]" for b in bodies_list())
+    script = tmp / "admission.lua"
+    script.write_text(WRK_SCRIPT % (bodies, per_connection_ms))
+    threads = min(2, connections)
+    out = subprocess.run(
+        [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{int(seconds)}s", "--latency", "-s", str(script),
+         base + "/validate"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    lat = dict(re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+\w+)$", out, re.M))
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    print(f"wrk: {connections} connections, {rps.group(1) if rps else '?'} req/s achieved over {int(seconds)}s, "
+          f"non-2xx {errors.group(1) if errors else 0}")
+    print("latency  " + "  ".join(f"p{k} {v}" for k, v in sorted(lat.items(), key=lambda kv: int(kv[0]))))
+
+
+def bodies_list() -> list[bytes]:
+    return bodies()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rate", type=float, default=200)
     ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--tool", choices=("httpx", "wrk"), default="httpx", help="load generator")
+    ap.add_argument("--connections", type=int, default=4, help="wrk connections")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         paths = generate(["localhost", "127.0.0.1"]).write(Path(tmp))
@@ -137,6 +187,10 @@ def main() -> None:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     sys.exit("server did not start")
                 time.sleep(0.1)
+            if args.tool == "wrk":
+                run_wrk(base, args.rate, args.seconds, args.connections, Path(tmp))
+                print(f"server RSS {rss_kib(proc.pid) / 1024:.1f} MiB")
+                return
             lat, errors, elapsed = asyncio.run(drive(base, str(paths["ca"]), args.rate, args.seconds))
             q = statistics.quantiles(lat, n=100)
             print(f"requests {len(lat)} errors {errors} achieved {len(lat) / elapsed:.1f} req/s over {elapsed:.1f}s")

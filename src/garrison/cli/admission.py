@@ -51,6 +51,12 @@ def serve(
                 raise NotFoundError("no such file", input_name=str(p))
     engine = Engine(load_config(config))
     application = create_app(engine)
+    # everything loaded so far lives as long as the server: move it out of the cyclic collector's
+    # generations so collections during requests stay short (tail latency)
+    import gc
+
+    gc.collect()
+    gc.freeze()
     ssl = {} if insecure_http else {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
     try:
         uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False, **ssl)  # type: ignore[arg-type]
