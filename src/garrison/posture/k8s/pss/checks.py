@@ -519,6 +519,12 @@ VOLUMES_RESTRICTED = (
 )
 
 
+#: every ``VolumeSource`` member of core/v1 (``image`` since v1.31); a volume that sets none of
+#: them is an ``emptyDir`` once the API server has defaulted it (``SetDefaults_Volume``), and
+#: admission only ever sees the defaulted pod
+VOLUME_SOURCES = (*VOLUMES_ALLOWED, *VOLUMES_RESTRICTED, "image")
+
+
 def restricted_volumes_1_0(meta: Obj, spec: Obj, opts: Options) -> Forbidden | None:
     bad: list[str] = []
     types: set[str] = set()
@@ -527,6 +533,8 @@ def restricted_volumes_1_0(meta: Obj, spec: Obj, opts: Options) -> Forbidden | N
         vol = _d(v)
         if any(vol.get(k) is not None for k in VOLUMES_ALLOWED):
             continue
+        if all(vol.get(k) is None for k in VOLUME_SOURCES):
+            continue  # defaulted to emptyDir
         bad.append(_s(vol.get("name")))
         kind = next((k for k in VOLUMES_RESTRICTED if vol.get(k) is not None), "unknown")
         types.add(kind)

@@ -4,7 +4,10 @@ Each check has revisions that apply from a minimum policy version; evaluating le
 version V runs, for every check of level <= L, the newest revision whose minimum is <= V.
 At ``restricted`` a restricted revision can override baseline checks (restrictedVolumes
 overrides hostPathVolumes, seccompProfile_restricted overrides seccompProfile_baseline, ...),
-so one problem is reported once. ``latest`` and versions newer than the newest known revision
+so one problem is reported once. From v1.35 ``procMount_baseline`` lets user-namespaced pods
+(``hostUsers: false``) unmask /proc, and ``procMount_restricted`` (upstream
+``check_procMount_restricted.go``) overrides it at ``restricted`` with the unconditional block,
+so the restricted profile never relaxes. ``latest`` and versions newer than the newest known revision
 evaluate as the newest; versions before v1.0 are an error. Results are ordered by check id,
 and :func:`aggregate_reason` formats them as PSA's ``ForbiddenDetail()`` does.
 
@@ -71,6 +74,9 @@ CHECKS: tuple[Check, ...] = (
     Check("procMount_baseline", "baseline", (
         Revision((1, 0), c.proc_mount_1_0),
         Revision((1, 35), c.proc_mount_baseline_1_35),
+    )),
+    Check("procMount_restricted", "restricted", (
+        Revision((1, 35), c.proc_mount_restricted_1_35, ("procMount_baseline",)),
     )),
     Check("restrictedVolumes", "restricted", (
         Revision((1, 0), c.restricted_volumes_1_0, ("hostPathVolumes",)),
