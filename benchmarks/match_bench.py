@@ -8,14 +8,20 @@ every range), Debian 11 source packages from the DSA list, Alpine 3.11 origins a
 RPMs at versions around their fixes, plus as many packages that no advisory names (most packages
 in a real image). Each group is matched with its OS, cold (fresh matcher) and warm (reused).
 
-Usage: benchmarks/match_bench.py [--db PATH] [--scale N] [--repeat N] [--json OUT]
+``--baseline-src DIR`` also times the matcher of another source tree (the previous commit's
+``src``) on the same database and mix, alternating rounds with this tree's, so before/after
+figures come from the same run.
+
+Usage: benchmarks/match_bench.py [--db PATH] [--scale N] [--repeat N] [--json OUT] [--baseline-src DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os as os_mod
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, os_mod.environ.get("GARRISON_BENCH_SRC", str(REPO / "src")))
 
 from garrison.model import OperatingSystem, Package  # noqa: E402
 from garrison.vulndb.db import VulnDB  # noqa: E402
@@ -109,12 +115,22 @@ def run(db_path: Path, scale: int, repeat: int) -> dict[str, Any]:
     return results
 
 
+def _round(db_path: Path, scale: int, baseline: Path) -> dict[str, Any]:
+    """One round of each tree: this one in-process, the baseline in a subprocess."""
+    current = run(db_path, scale, 1)
+    env = dict(os_mod.environ, GARRISON_BENCH_SRC=str(baseline))
+    cmd = [sys.executable, __file__, "--db", str(db_path), "--scale", str(scale), "--repeat", "1"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=600).stdout
+    return {"current": current, "baseline": json.loads(out)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, help="use this database instead of importing the snapshots")
     parser.add_argument("--scale", type=int, default=1, help="versions per package name (x3 language, x2 OS)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--baseline-src", type=Path, help="also time the matcher of this src directory")
     args = parser.parse_args()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -125,7 +141,19 @@ def main() -> None:
             summary = import_paths(db_path, [SHARED])
             results["import_seconds"] = round(time.perf_counter() - start, 2)
             results["import_records"] = summary.to_dict()["records"]
-        results.update(run(db_path, args.scale, args.repeat))
+        if args.baseline_src is None:
+            results.update(run(db_path, args.scale, args.repeat))
+        else:
+            rounds = [_round(db_path, args.scale, args.baseline_src) for _ in range(args.repeat)]
+            for label in ("current", "baseline"):
+                best = min((r[label] for r in rounds), key=lambda x: x["cold_seconds"])
+                warm = min(r[label]["warm_seconds"] for r in rounds)
+                results[label] = dict(
+                    best,
+                    warm_seconds=warm,
+                    warm_packages_per_s=round(best["packages"] / warm),
+                    cold_runs=[round(r[label]["cold_seconds"], 3) for r in rounds],
+                )
     text = json.dumps(results, indent=2)
     sys.stdout.write(text + "\n")
     if args.json:

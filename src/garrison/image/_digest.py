@@ -64,16 +64,24 @@ class _VerifyingRaw(io.RawIOBase):
         if self._size is not None:
             # one byte beyond the declared size is enough to notice an oversized blob
             want = min(want, self._size - self._read + 1)
-        chunk = self._inner.read(want) if want > 0 else b""
-        if not chunk:
+        view = memoryview(buffer)[:want]
+        n = 0
+        if want > 0:
+            readinto = getattr(self._inner, "readinto", None)
+            if readinto is not None:
+                n = readinto(view) or 0  # straight into the caller's buffer: no copy
+            else:
+                chunk = self._inner.read(want)
+                n = len(chunk)
+                view[:n] = chunk
+        if not n:
             self._finish()
             return 0
-        self._read += len(chunk)
+        self._read += n
         if self._size is not None and self._read > self._size:
             raise InputError(f"blob {self._digest} is larger than its declared {self._size} bytes", input_name=self._name)
-        self._hash.update(chunk)
-        buffer[: len(chunk)] = chunk
-        return len(chunk)
+        self._hash.update(view[:n])
+        return int(n)
 
     def _finish(self) -> None:
         self._done = True

@@ -4,10 +4,17 @@ Archives are opened with ``tarfile`` in seekable mode: only the headers are read
 index, and each blob is later read in place, so nothing is extracted and memory stays small.
 Member names are normalised; names that are absolute or escape the root are ignored, and links
 are resolved only to other members of the same archive.
+
+Members of an uncompressed archive are read with ``os.preadv`` straight into the caller's buffer
+(:class:`_Slice`) rather than through ``tarfile``'s ``ExFileObject``: the layer walk reads every
+byte of every layer blob, and the extra buffering and copies of ``ExFileObject`` made reading a
+170 MB layer eight times slower than reading the file itself.
 """
 
 from __future__ import annotations
 
+import io
+import os
 import tarfile
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -32,9 +39,11 @@ class TarIndex:
             raise InputError("not a file", input_name=self.name)
         try:
             self._tar = tarfile.open(path, mode="r:*")  # noqa: SIM115 - closed by close()
+            plain = type(self._tar.fileobj) is io.BufferedReader
         except (tarfile.TarError, OSError, EOFError) as err:
             raise InputError(f"not a tar archive: {' '.join(str(err).split())}", input_name=self.name) from err
         self.members: dict[str, tarfile.TarInfo] = {}
+        self._fd = cast(io.BufferedReader, self._tar.fileobj).fileno() if plain else -1
         try:
             for count, member in enumerate(self._tar):
                 if count > _MAX_MEMBERS:
@@ -79,6 +88,8 @@ class TarIndex:
         member = self._resolve(name)
         if member is None:
             raise NotFoundError(f"{name} is missing from the archive", input_name=self.name)
+        if self._fd >= 0 and member.sparse is None:
+            return cast(BinaryIO, io.BufferedReader(_Slice(self._fd, member.offset_data, member.size, self.name), buffer_size=1 << 16))
         try:
             stream = self._tar.extractfile(member)
         except (tarfile.TarError, OSError) as err:
@@ -96,3 +107,27 @@ class TarIndex:
 
     def close(self) -> None:
         self._tar.close()
+
+
+class _Slice(io.RawIOBase):
+    """``size`` bytes at ``offset`` of an open file, read with positional reads (the file
+    descriptor's own position is never used, so several slices can be read at once)."""
+
+    def __init__(self, fd: int, offset: int, size: int, name: str) -> None:
+        self._fd = fd
+        self._name = name
+        self._pos = offset
+        self._end = offset + size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        want = min(len(buffer), self._end - self._pos)
+        if want <= 0:
+            return 0
+        n = os.preadv(self._fd, [memoryview(buffer)[:want]], self._pos)
+        if n == 0:
+            raise InputError("archive is shorter than its index says (truncated while reading?)", input_name=self._name)
+        self._pos += n
+        return n

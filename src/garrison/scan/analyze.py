@@ -1,7 +1,8 @@
 """Analysis of one layer (or one directory tree) and the merge of layers into an image view.
 
 Each file is read at most once: every cataloger says from the path alone whether it wants the
-file, the secret scanner likewise, and the OS-release reader has a fixed set of paths. A layer's
+file (asked only about files that pass the catalogers' combined path hints), the secret scanner
+likewise, and the OS-release reader has a fixed set of paths. A layer's
 result (:class:`LayerAnalysis`) depends only on the layer's content and the analyser versions,
 so it is cached by diff_id (see :mod:`garrison.scan.cache`).
 
@@ -22,7 +23,7 @@ from typing import IO, Any, BinaryIO, Protocol
 from garrison.core.errors import GarrisonError
 from garrison.image.interface import Entry
 from garrison.model import FileInfo, OperatingSystem, Package, SecretMatch
-from garrison.sbom.catalogers.interface import Cataloger, CatalogError, CatalogInput
+from garrison.sbom.catalogers.interface import Cataloger, CatalogError, CatalogInput, combined_prefilter
 from garrison.sbom.osrelease import OS_FILES, detect_os
 
 logger = logging.getLogger(__name__)
@@ -121,6 +122,7 @@ def analyze_entries(
 ) -> LayerAnalysis:
     """Run every cataloger (and the secret scanner) over the entries of one layer or tree."""
     result = LayerAnalysis(diff_id=diff_id)
+    maybe = combined_prefilter(catalogers)
     for entry in entries:
         if entry.whiteout is not None:
             result.whiteouts.append(entry.whiteout)
@@ -134,7 +136,7 @@ def analyze_entries(
         if entry.type not in ("file", "hardlink") or entry.open is None:
             continue
         path = info.path
-        wanted = [c for c in catalogers if c.required(path, info)]
+        wanted = [c for c in catalogers if c.required(path, info)] if maybe(path, info) else []
         want_os = path in OS_FILES
         want_secrets = secrets is not None and secrets.wants(path, info.size)
         if not (wanted or want_os or want_secrets):

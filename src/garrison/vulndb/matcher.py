@@ -14,16 +14,19 @@
   preferred sources.
 * Severity: see :mod:`garrison.vulndb.scoring`.
 
-Entries are loaded per (ecosystem, package) in batches, compiled once and cached on the matcher,
-as are version keys and vulnerability details; ``Vulnerability`` objects are shared by the
-matches that refer to the same advisory, so treat them as read-only.
+Entries are loaded per (ecosystem, package) in batches (one SQL query and one JSON decode per
+batch), compiled once and cached on the matcher, as are version keys, vulnerability details and
+the evaluation of each (ecosystem, package, version) seen (a bounded memo: images share most
+of their packages); ``Vulnerability`` objects are shared by the matches that refer to the same
+advisory, so treat them as read-only. Only :class:`VulnMatch` objects are built per package.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +117,12 @@ class _Cand:
     fixed: tuple[str, ...]
 
 
+_Result = tuple[tuple[_Cand, ...], tuple[tuple[int, str], ...], tuple[str, ...]]
+_NOTHING: _Result = ((), (), ())
+#: memoised (ecosystem, name, version) evaluations kept before the memo starts over
+_MEMO_MAX = 250_000
+
+
 @dataclass(slots=True)
 class _Group:
     ids: set[str]
@@ -179,6 +188,7 @@ class Matcher:
         self._vulns: dict[tuple[Any, ...], Vulnerability] = {}
         self._targets: dict[Any, dict[tuple[Any, ...], list[tuple[str, str]]]] = {}
         self._idsets: dict[str, frozenset[str]] = {}
+        self._results: dict[tuple[str, str, str, bool], _Result] = {}
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -203,50 +213,66 @@ class Matcher:
         return cached
 
     def _load_entries(self, need: dict[str, set[str]]) -> None:
+        precedence = OS_SOURCE_PRECEDENCE.get
         for eco, names in need.items():
             found: dict[str, list[_Entry]] = {n: [] for n in names}
-            for row in self.db.affected_rows(eco, sorted(names)):
-                package, vuln_id, source, advisory, url, status, severity, data = row
-                ranges, versions, fixed = json.loads(data)
-                found.setdefault(package, []).append(
+            rows = self.db.affected_rows(eco, sorted(names))
+            # one JSON document for the whole batch: a single decoder call instead of one per row
+            datas = json.loads("[" + ",".join(row[7] for row in rows) + "]") if rows else []
+            for row, (ranges, versions, fixed) in zip(rows, datas, strict=True):
+                package, vuln_id, source, advisory, url, status, severity, _data = row
+                entries = found.get(package)
+                if entries is None:
+                    entries = found[package] = []
+                entries.append(
                     _Entry(
-                        package=package,
-                        vuln_id=vuln_id,
-                        source=source,
-                        advisory=advisory,
-                        url=url,
-                        status=status,
-                        severity=severity,
-                        ranges=ranges,
-                        versions=frozenset(versions),
-                        fixed=tuple(fixed),
-                        always=bool(status) and status not in (NOT_AFFECTED, "fixed") and not ranges,
-                        not_affected=status == NOT_AFFECTED,
-                        os_precedence=OS_SOURCE_PRECEDENCE.get(source, _OTHER_OS_SOURCE),
+                        package,
+                        vuln_id,
+                        source,
+                        advisory,
+                        url,
+                        status,
+                        severity,
+                        ranges,
+                        frozenset(versions),
+                        tuple(fixed),
+                        bool(status) and status not in (NOT_AFFECTED, "fixed") and not ranges,
+                        status == NOT_AFFECTED,
+                        precedence(source, _OTHER_OS_SOURCE),
                     )
                 )
             for name, entries in found.items():
                 self._entries[(eco, name)] = entries
 
-    def _load_vulns(self, ids: set[str]) -> None:
+    def _alias_maps(self, ids: Iterable[str]) -> None:
         missing = sorted(i for i in ids if i not in self._aliases)
         if missing:
             for vid, (aliases, related) in self.db.alias_map(missing).items():
                 self._aliases[vid] = aliases
                 self._related[vid] = related
+
+    def _load_vulns(self, ids: set[str]) -> None:
+        """Rows of ``ids``, their aliases and related ids, in one batch per table. The alias map
+        of every alias is loaded too (``_vulnerability`` needs it for merged groups), so building
+        the advisories of one scan costs a handful of queries, not a few per advisory."""
+        self._alias_maps(ids)
         wanted: set[str] = set()
         for i in ids:
             wanted.add(i)
             wanted.update(self._aliases.get(i, ()))
             wanted.update(self._related.get(i, ()))
+        self._alias_maps(wanted)
         todo = sorted(i for i in wanted if i not in self._vrows)
         if not todo:
             return
         for i in todo:
             self._vrows[i] = []
             self._srows[i] = []
-        for row in self.db.vulnerability_rows(todo):
-            self._vrows[row[0]].append(row)
+        rows = self.db.vulnerability_rows(todo)
+        # refs and cwes (JSON lists) decoded once per row, in one document for the batch
+        lists = json.loads("[" + ",".join(f"[{r[7]},{r[8]}]" for r in rows) + "]") if rows else []
+        for row, (refs, cwes) in zip(rows, lists, strict=True):
+            self._vrows[row[0]].append((*row[:7], refs, cwes, *row[9:]))
         for vuln_id, kind, version, vector, score, source, feed, primary in self.db.severity_rows(todo):
             self._srows[vuln_id].append(SeverityRow(kind, version, vector, score, source, _label(feed), bool(primary)))
 
@@ -274,6 +300,22 @@ class Matcher:
     # -- matching --------------------------------------------------------------------------
 
     def match(self, packages: Sequence[Package], os: OperatingSystem | None = None) -> list[VulnMatch]:
+        """The vulnerabilities of ``packages`` (installed on ``os``, if known).
+
+        The cyclic garbage collector is paused meanwhile: matching allocates tens of thousands
+        of acyclic objects (entries, compiled ranges, matches), and each allocation burst made
+        the collector rescan every live object of the process, which took more than half of a
+        cold match. It is re-enabled (if it was on) before returning; nothing here makes cycles.
+        """
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._match(packages, os)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def _match(self, packages: Sequence[Package], os: OperatingSystem | None) -> list[VulnMatch]:
         plan: list[tuple[Package, list[tuple[str, str]], str]] = []
         need: dict[str, set[str]] = {}
         os_key = (os.family, os.version, os.codename) if os is not None else None
@@ -299,51 +341,23 @@ class Matcher:
 
         found: list[tuple[Package, str, list[_Cand], list[tuple[int, str]]]] = []
         ids: set[str] = set()
-        entries_of = self._entries
+        memo = self._results
+        if len(memo) > _MEMO_MAX:
+            memo.clear()
         for pkg, targets, version in plan:
             cands: list[_Cand] = []
             negatives: list[tuple[int, str]] = []
             is_os = pkg.type in _OS_TYPES
             for eco, name in targets:
-                entries = entries_of.get((eco, name))
-                if not entries:
+                mkey = (eco, name, version, is_os)
+                result = memo.get(mkey)
+                if result is None:
+                    result = memo[mkey] = self._evaluate(eco, name, version, is_os, pkg.type)
+                if result is _NOTHING:
                     continue
-                keys = self._keys.get(eco) if eco in self._keys else self._scheme_keys(eco)
-                if keys is None:
-                    continue
-                vkey = keys.cache.get(version)
-                if vkey is None or vkey is _INVALID:
-                    vkey = keys.try_key(version)
-                    if vkey is None:
-                        logger.debug("%s %s: %r is not a valid %s version", pkg.type, name, version, keys.scheme.name)
-                        continue
-                for entry in entries:
-                    prec = entry.os_precedence if is_os else 0
-                    if entry.not_affected:
-                        negatives.append((prec, entry.vuln_id))
-                        ids.add(entry.vuln_id)
-                        continue
-                    if entry.always:
-                        cands.append(_Cand(entry, prec, "*", ()))
-                        ids.add(entry.vuln_id)
-                        continue
-                    hit = None
-                    for rng in entry.compiled if entry.compiled is not None else self._compile(entry, eco, keys):
-                        simple = rng.simple
-                        if simple is not None:
-                            lo, hi, fast = simple
-                            if (lo is None or vkey >= lo) and vkey < hi:
-                                hit = fast
-                                break
-                        else:
-                            hit = rng.evaluate(vkey)
-                            if hit is not None:
-                                break
-                    if hit is None and entry.versions:
-                        hit = self._listed(entry, keys, version, vkey)
-                    if hit is not None:
-                        cands.append(_Cand(entry, prec, hit.matched_range, (hit.fixed,) if hit.fixed else ()))
-                        ids.add(entry.vuln_id)
+                cands.extend(result[0])
+                negatives.extend(result[1])
+                ids.update(result[2])
             if cands:
                 found.append((pkg, version, cands, negatives))
         if not found:
@@ -353,6 +367,55 @@ class Matcher:
         for pkg, version, cands, negatives in found:
             out.extend(self._package_matches(pkg, version, cands, negatives))
         return out
+
+    def _evaluate(self, eco: str, name: str, version: str, is_os: bool, ptype: str) -> _Result:
+        """Candidates, "not affected" statements and vulnerability ids of one installed version
+        against the entries of (``eco``, ``name``); memoised per version by :meth:`match`."""
+        entries = self._entries.get((eco, name))
+        if not entries:
+            return _NOTHING
+        keys = self._keys.get(eco) if eco in self._keys else self._scheme_keys(eco)
+        if keys is None:
+            return _NOTHING
+        vkey = keys.cache.get(version)
+        if vkey is None or vkey is _INVALID:
+            vkey = keys.try_key(version)
+            if vkey is None:
+                logger.debug("%s %s: %r is not a valid %s version", ptype, name, version, keys.scheme.name)
+                return _NOTHING
+        cands: list[_Cand] = []
+        negatives: list[tuple[int, str]] = []
+        ids: list[str] = []
+        for entry in entries:
+            prec = entry.os_precedence if is_os else 0
+            if entry.not_affected:
+                negatives.append((prec, entry.vuln_id))
+                ids.append(entry.vuln_id)
+                continue
+            if entry.always:
+                cands.append(_Cand(entry, prec, "*", ()))
+                ids.append(entry.vuln_id)
+                continue
+            hit = None
+            for rng in entry.compiled if entry.compiled is not None else self._compile(entry, eco, keys):
+                simple = rng.simple
+                if simple is not None:
+                    lo, hi, fast = simple
+                    if (lo is None or vkey >= lo) and vkey < hi:
+                        hit = fast
+                        break
+                else:
+                    hit = rng.evaluate(vkey)
+                    if hit is not None:
+                        break
+            if hit is None and entry.versions:
+                hit = self._listed(entry, keys, version, vkey)
+            if hit is not None:
+                cands.append(_Cand(entry, prec, hit.matched_range, (hit.fixed,) if hit.fixed else ()))
+                ids.append(entry.vuln_id)
+        if not cands and not negatives:
+            return _NOTHING
+        return (tuple(cands), tuple(negatives), tuple(ids))
 
     def _ids_of(self, vuln_id: str) -> frozenset[str]:
         ids = self._idsets.get(vuln_id)
@@ -446,9 +509,9 @@ class Matcher:
         refs: list[str] = []
         cwes: list[str] = []
         for r in own or others:
-            refs.extend(u for u in json.loads(r[7]) if u not in refs)
+            refs.extend(u for u in r[7] if u not in refs)
         for r in rows + [r for i in linked for r in self._vrows.get(i, ())]:
-            cwes.extend(c for c in json.loads(r[8]) if c not in cwes)
+            cwes.extend(c for c in r[8] if c not in cwes)
         sev_rows = [s for i in [primary, *sorted(ids - {primary}), *linked] for s in self._srows.get(i, ())]
         severity, sev_source = choose(sev_rows, source, vendor_word)
         vuln = Vulnerability(

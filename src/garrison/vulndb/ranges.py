@@ -88,6 +88,12 @@ def compile_ranges(ranges: Sequence[Sequence[Any]], key: KeyFn, where: str) -> l
         rtype, events = rng[0], rng[1]
         if rtype not in MATCHABLE_RANGE_TYPES:
             continue
+        if len(events) == 2 and events[0][0] == "introduced" and events[1][0] == "fixed":
+            # the common ``introduced X, fixed Y`` range: no sort, fast path built directly
+            simple = _simple(events[0][1], events[1][1], key)
+            if simple is not None:
+                out.append(simple)
+                continue
         compiled: list[tuple[str, Any, str]] = []
         limits: list[Any] = []
         star = False
@@ -108,6 +114,22 @@ def compile_ranges(ranges: Sequence[Sequence[Any]], key: KeyFn, where: str) -> l
             continue
         out.append(_with_fast_path(CompiledRange(compiled, limits, star)))
     return out
+
+
+def _simple(lo_text: str, hi_text: str, key: KeyFn) -> CompiledRange | None:
+    """``introduced lo_text, fixed hi_text`` compiled with its fast path, or None when the
+    general path must decide (``lo >= hi``, or a version that does not parse: it logs)."""
+    try:
+        hi = key(hi_text)
+        lo = None if lo_text == "0" else key(lo_text)
+        if lo is not None and not lo < hi:
+            return None
+    except (InvalidVersion, TypeError, ValueError):
+        return None
+    rng = CompiledRange([("introduced", lo, lo_text), ("fixed", hi, hi_text)], [], False)
+    text = f"<{hi_text}" if lo is None else f">={lo_text}, <{hi_text}"
+    rng.simple = (lo, hi, Hit(text, hi_text))
+    return rng
 
 
 def _with_fast_path(rng: CompiledRange) -> CompiledRange:

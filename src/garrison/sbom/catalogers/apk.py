@@ -95,6 +95,7 @@ class ApkCataloger(Cataloger):
     version = 1
     modes = frozenset({"image"})
     max_size = _MAX_SIZE
+    suffixes = ("/lib/apk/db/installed",)
 
     def required(self, path: str, info: FileInfo) -> bool:
         return path == INSTALLED_PATH

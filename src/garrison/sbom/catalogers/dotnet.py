@@ -100,6 +100,7 @@ class DotnetCataloger(Cataloger):
     version = 1
     modes = frozenset({"image", "fs"})
     max_size = _MAX_SIZE
+    suffixes = (".deps.json", "/packages.lock.json")
 
     def required(self, path: str, info: FileInfo) -> bool:
         if info.size > self.max_size:

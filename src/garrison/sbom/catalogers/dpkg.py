@@ -189,6 +189,8 @@ class DpkgCataloger(Cataloger):
     version = 1
     modes = frozenset({"image"})
     max_size = _MAX_SIZE
+    suffixes = ("/var/lib/dpkg/status",)
+    prefixes = (STATUS_DIR,)
 
     def required(self, path: str, info: FileInfo) -> bool:
         return is_status_path(path)

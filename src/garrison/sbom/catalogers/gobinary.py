@@ -355,6 +355,7 @@ class GoBinaryCataloger(Cataloger):
     name = "go-binary"
     version = 1
     max_size = 512 * 1024 * 1024
+    executables = True
 
     def required(self, path: str, info: FileInfo) -> bool:
         return info.executable and 64 <= info.size <= self.max_size

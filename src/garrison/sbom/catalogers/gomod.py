@@ -198,6 +198,7 @@ class GoModCataloger(Cataloger):
     version = 1
     modes = frozenset({"fs"})
     max_size = _MAX_SIZE
+    suffixes = ("/go.mod",)
 
     def required(self, path: str, info: FileInfo) -> bool:
         return posixpath.basename(path) == "go.mod" and info.size <= self.max_size

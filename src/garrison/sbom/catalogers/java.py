@@ -212,6 +212,7 @@ class JavaArchiveCataloger(Cataloger):
     name = "java-archive"
     version = 1
     max_size = 1024 * 1024 * 1024
+    suffixes = ARCHIVE_SUFFIXES
 
     def required(self, path: str, info: FileInfo) -> bool:
         return is_archive(path) and (info.mode & 0o170000) == 0o100000 and 22 <= info.size <= self.max_size

@@ -78,6 +78,7 @@ class NpmInstalledCataloger(Cataloger):
     version = 1
     modes = frozenset({"image", "fs"})
     max_size = _MAX_MANIFEST
+    suffixes = ("/package.json",)
 
     def required(self, path: str, info: FileInfo) -> bool:
         return info.size <= self.max_size and is_installed_package_json(path)
@@ -209,6 +210,7 @@ class NpmLockCataloger(Cataloger):
     version = 1
     modes = frozenset({"fs"})
     max_size = _MAX_LOCK
+    suffixes = ("/package-lock.json", "/npm-shrinkwrap.json")
 
     def required(self, path: str, info: FileInfo) -> bool:
         base = posixpath.basename(path)

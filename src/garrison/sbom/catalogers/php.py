@@ -102,6 +102,7 @@ class ComposerCataloger(Cataloger):
     version = 1
     modes = frozenset({"image", "fs"})
     max_size = _MAX_SIZE
+    suffixes = ("vendor/composer/installed.json", "/composer.lock")
 
     def required(self, path: str, info: FileInfo) -> bool:
         if info.size > self.max_size:

@@ -206,6 +206,7 @@ class PnpmLockCataloger(Cataloger):
     version = 1
     modes = frozenset({"fs"})
     max_size = _MAX_SIZE
+    suffixes = ("/pnpm-lock.yaml",)
 
     def required(self, path: str, info: FileInfo) -> bool:
         return posixpath.basename(path) == "pnpm-lock.yaml" and info.size <= self.max_size

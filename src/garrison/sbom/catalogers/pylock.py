@@ -24,14 +24,15 @@ import posixpath
 import re
 from collections import deque
 from collections.abc import Iterable
-from typing import Any
-
-from packaging.requirements import InvalidRequirement, Requirement
+from typing import TYPE_CHECKING, Any
 
 from garrison.model import FileInfo, Package
 from garrison.sbom.catalogers._lockutil import load_json_object, load_toml, read_text, str_or_none
 from garrison.sbom.catalogers.interface import Cataloger, CatalogError, CatalogInput
 from garrison.sbom.registry import cataloger
+
+if TYPE_CHECKING:  # imported where used: source trees only, and ~10 ms off every image scan's start
+    from packaging.requirements import Requirement
 
 _MAX_SIZE = 32 * 1024 * 1024
 _OPTION_SPLIT = re.compile(r"(?:^|\s+)(--?[A-Za-z])")
@@ -88,6 +89,8 @@ def pinned_version(req: Requirement) -> str | None:
 
 
 def parse_requirements(text: str, path: str) -> list[Package]:
+    from packaging.requirements import InvalidRequirement, Requirement
+
     out: list[Package] = []
     seen: set[tuple[str, str]] = set()
     for line_no, line in _logical_lines(text):
@@ -281,6 +284,7 @@ class PythonLockCataloger(Cataloger):
     version = 1
     modes = frozenset({"fs"})
     max_size = _MAX_SIZE
+    suffixes = (".txt", *(f"/{n.lower()}" for n in sorted(_LOCK_NAMES)))
 
     def required(self, path: str, info: FileInfo) -> bool:
         if info.size > self.max_size:

@@ -183,6 +183,7 @@ class PythonInstalledCataloger(Cataloger):
     version = 1
     modes = frozenset({"image", "fs"})
     max_size = _MAX_SIZE
+    suffixes = (".egg-info", "/metadata", "/pkg-info")
 
     def required(self, path: str, info: FileInfo) -> bool:
         return is_python_metadata_path(path) and info.size <= self.max_size

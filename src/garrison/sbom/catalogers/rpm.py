@@ -48,6 +48,7 @@ class RpmCataloger(Cataloger):
     version = 1
     modes = frozenset({"image"})
     max_size = 1024 * 1024 * 1024
+    suffixes = tuple(sorted(f"/{p.lower()}" for p in RPMDB_PATHS))
 
     def required(self, path: str, info: FileInfo) -> bool:
         return path in RPMDB_PATHS

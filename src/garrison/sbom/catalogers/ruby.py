@@ -165,6 +165,7 @@ class RubyCataloger(Cataloger):
     version = 1
     modes = frozenset({"image", "fs"})
     max_size = _MAX_SIZE
+    suffixes = ("/gemfile.lock", ".gemspec")
 
     def required(self, path: str, info: FileInfo) -> bool:
         if info.size > self.max_size:

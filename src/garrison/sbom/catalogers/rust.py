@@ -97,6 +97,7 @@ class CargoLockCataloger(Cataloger):
     """Crates pinned in ``Cargo.lock``."""
 
     name = "cargo-lock"
+    suffixes = ("/cargo.lock",)
     version = 1
     max_size = _MAX_LOCK
 
@@ -171,6 +172,8 @@ class RustBinaryCataloger(Cataloger):
     name = "rust-binary"
     version = 1
     max_size = 512 * 1024 * 1024
+    executables = True
+    contains = (".so",)
 
     def required(self, path: str, info: FileInfo) -> bool:
         if not 64 <= info.size <= self.max_size:

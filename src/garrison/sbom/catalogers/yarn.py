@@ -216,6 +216,7 @@ class YarnLockCataloger(Cataloger):
     version = 1
     modes = frozenset({"fs"})
     max_size = _MAX_SIZE
+    suffixes = ("/yarn.lock",)
 
     def required(self, path: str, info: FileInfo) -> bool:
         return posixpath.basename(path) == "yarn.lock" and info.size <= self.max_size
