@@ -76,6 +76,8 @@ def literal_secret_env(c: Container) -> Iterable[Failure]:
     for i, env in enumerate(as_list(c.doc.get("env"))):
         env = as_dict(env)
         name, value = env.get("name"), env.get("value")
+        if isinstance(name, str) and name.upper().endswith("_FILE"):
+            continue  # the official images' *_FILE convention: the value is a path to the secret
         if isinstance(name, str) and _SECRET_NAME.search(name) and value not in (None, ""):
             yield Failure(f"{c.label} sets {name} to a literal value in the manifest", (c.at("env", i, "value"),))
 

@@ -1,0 +1,3 @@
+# expect: GD-006
+FROM nginx:latest
+COPY site/ /usr/share/nginx/html/

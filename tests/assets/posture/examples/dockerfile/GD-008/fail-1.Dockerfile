@@ -1,0 +1,5 @@
+FROM python:3.12-slim
+WORKDIR /app
+COPY . .
+USER nobody
+CMD ["python", "-m", "http.server", "8000"]

@@ -1,0 +1,12 @@
+FROM node:20.14-alpine AS build
+WORKDIR /src
+COPY . .
+RUN npm ci && npm run build
+
+# expect: GD-025
+FROM node:20.14-alpine AS build
+WORKDIR /src
+RUN npm run test
+
+FROM nginx:1.27-alpine
+COPY --from=build /src/dist /usr/share/nginx/html

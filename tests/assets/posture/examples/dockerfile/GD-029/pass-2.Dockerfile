@@ -1,0 +1,4 @@
+FROM python:3.12-slim
+ENV PIP_NO_CACHE_DIR=1
+COPY requirements.txt .
+RUN python -m pip install -r requirements.txt

@@ -1,0 +1,4 @@
+FROM node:20.14-alpine
+# expect: GD-037
+ENV NODE_TLS_REJECT_UNAUTHORIZED=0
+RUN npm ci
