@@ -67,6 +67,7 @@ class Endpoint:
     node: str = ""
     domains: tuple[str, ...] = ()
     profiles: tuple[str, ...] = ()
+    interface: str = ""  # host endpoints: Calico HostEndpoint spec.interfaceName ("*": all interfaces)
 
     @property
     def key(self) -> str:

@@ -272,7 +272,8 @@ class _Loader:
             ports.append(NamedPort(str(p.get("name", "")), proto, _port_number(p.get("port"), f"spec.ports[{i}].port")))
         self.pset.host_endpoints.append(Endpoint(
             name=doc.name, kind=EndpointKind.HOST, labels=_labels(doc.obj), ips=ips, ports=tuple(ports),
-            node=str(spec.get("node", "")), profiles=tuple(str(x) for x in _seq(spec.get("profiles"), "spec.profiles"))))
+            node=str(spec.get("node", "")), profiles=tuple(str(x) for x in _seq(spec.get("profiles"), "spec.profiles")),
+            interface=str(spec.get("interfaceName") or "")))
 
     def profile(self, doc: _Doc, spec: Mapping[str, Any]) -> None:
         self.fields(doc, spec, {"ingress", "egress", "labelsToApply"}, "spec")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import yaml
@@ -35,10 +36,16 @@ def inventory_docs() -> list[dict[str, object]]:
                             }
                         ]
                     },
-                    "status": {"podIP": ip},
+                    "status": {"podIP": ip, "podIPs": [{"ip": ip}, {"ip": ip6(ip)}]},
                 }
             )
     return docs
+
+
+def ip6(ip: str) -> str:
+    """The pod's IPv6 address (dual stack): 10.60.0.2 -> ``fd00:10:60::2``."""
+    a, b, c, d = ip.split(".")
+    return str(ipaddress.ip_address(f"fd00:{a}:{b}::{c}:{d}"))  # compressed, as the kernel reports it
 
 
 def write_yaml(path: Path, docs: list[dict[str, object]]) -> Path:
@@ -48,7 +55,7 @@ def write_yaml(path: Path, docs: list[dict[str, object]]) -> Path:
 
 def harness_endpoints() -> list[HarnessEndpoint]:
     return [
-        HarnessEndpoint(f"{ns}/{name}", ip, [(p, port) for _, p, port in PORTS])
+        HarnessEndpoint(f"{ns}/{name}", ip, [(p, port) for _, p, port in PORTS], ip6=ip6(ip))
         for ns, pods in PODS.items()
         for name, (ip, _) in pods.items()
     ]

@@ -107,9 +107,16 @@ def test_quarantine_isolates_both_ways_and_releases(cluster: Harness, tmp_path: 
         build(write_yaml(tmp_path / "p.yaml", []), inventory_file, ifaces(cluster))[0], full=True
     )
     assert not any(tcp(cluster, pairs).values())
+    # the IPv4 entry leaves IPv6 open; quarantining the IPv6 address closes it too
+    front6 = cluster.endpoints["web/front"].ip6
+    assert all(cluster.probe(pairs, "TCP", 80, family=6).values())
+    assert q.quarantine(cluster.nft, front6) is True
+    assert q.quarantined(cluster.nft) == {"10.60.0.2", front6}
+    assert not any(cluster.probe(pairs, "TCP", 80, timeout=0.3, family=6).values())
     assert q.release(cluster.nft, "10.60.0.2") is True
     assert q.release(cluster.nft, "10.60.0.2") is False
-    assert all(tcp(cluster, pairs).values())
+    assert q.release(cluster.nft, front6) is True
+    assert all(tcp(cluster, pairs).values()) and all(cluster.probe(pairs, "TCP", 80, family=6).values())
 
 
 def test_agent_follows_file_changes_and_survives_bad_input(

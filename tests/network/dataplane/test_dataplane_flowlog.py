@@ -37,6 +37,7 @@ def test_flow_logs_carry_the_policy_hits(cluster: Harness, tmp_path: Path, inven
         got = cluster.probe([("web/front", "db/pg"), ("web/admin", "db/pg")], "TCP", 5432, timeout=0.3)
         got |= cluster.probe([("web/front", "db/cache")], "UDP", 53, timeout=0.3)
         assert got == {("web/front", "db/pg"): True, ("web/admin", "db/pg"): False, ("web/front", "db/cache"): True}
+        assert cluster.probe([("web/front", "db/pg")], "TCP", 5432, timeout=0.3, family=6)[("web/front", "db/pg")]
         packets = reader.read(0.5)
     assert packets and all(p.prefix.startswith("g|") for p in packets)
     agg = FlowAggregator(agent.applier.applied.index, agent.adapted.data.endpoints)
@@ -81,6 +82,8 @@ def test_flow_logs_carry_the_policy_hits(cluster: Harness, tmp_path: Path, inven
     assert denied and all(r.action == "deny" for r in denied)
     assert any(h.endswith("|db/knp.default.only-front|deny|-1") for h in denied[0].enforced_policies)
     assert checked >= 4
+    v6 = [r for r in records if r.source_ip == cluster.endpoints["web/front"].ip6 and r.reporter == "dst"]
+    assert v6 and v6[0].source_name == "front" and v6[0].dest_name == "pg" and v6[0].action == "allow"
 
 
 def test_decode_prefix_with_and_without_index() -> None:

@@ -4,15 +4,19 @@ The engine already knows how to fold namespaces, namespace selectors and service
 *effective selector* over endpoint labels (:meth:`EntityMatch.effective_selector`,
 :meth:`Policy.applies_selector`) and how to resolve a selector to endpoints
 (:meth:`Evaluator.resolve_selector`), so the dataplane reuses exactly that: one nftables set per
-distinct canonical selector, filled with the IPv4 addresses of the endpoints it matches plus the
+distinct canonical selector, filled with the addresses of the endpoints it matches plus the
 CIDRs of the NetworkSets whose labels it matches. Because both sides use the same resolution, the
 kernel and the evaluator cannot disagree on *who* a selector means, only on evaluation, which the
 e2e conformance test checks pair by pair.
 
-Not expressible here (reported through :attr:`AdapterResult.skipped`): IPv6-only rules (this
-dataplane programs IPv4), ``notICMP``, named ports in ``notPorts`` or as source ports, and host
-endpoints (their traffic goes through the node's input/output hooks, which this table does not
-program).
+Endpoints keep their first IPv4 and first IPv6 address (dual stack); selector sets hold both
+families and the compiler splits them. Host endpoints (Calico HostEndpoint) become endpoints with
+``host=True``: their node-side interface is ``interfaceName`` (or, without one, their
+``expectedIPs`` identify the traffic), and, as in the evaluator, only global policies select them.
+
+Not expressible here (reported through :attr:`AdapterResult.skipped`): all-interfaces host
+endpoints (``interfaceName: "*"``) and host endpoints with profiles (user-defined profiles are not
+programmed).
 """
 
 from __future__ import annotations
@@ -36,11 +40,12 @@ class AdapterResult:
     skipped: list[str] = field(default_factory=list)
 
 
-def _v4(ip: str) -> bool:
+def _ip(ip: str) -> int:
+    """4 or 6 for an address, 0 for anything else."""
     try:
-        return isinstance(ipaddress.ip_address(ip), ipaddress.IPv4Address)
+        return ipaddress.ip_address(ip).version
     except ValueError:
-        return False
+        return 0
 
 
 class _Adapter:
@@ -55,30 +60,26 @@ class _Adapter:
         canon = parse(selector).canonical
         name = set_name(canon)
         if name not in self.sets:
-            members = {ip for e in self.ev.resolve_selector(canon) for ip in e.ips if _v4(ip)}
+            members = {ip for e in self.ev.resolve_selector(canon) for ip in e.ips if _ip(ip)}
             sel = parse(canon)
             for ns, labels in zip(self.ev.network_sets, self.ev._netset_labels, strict=True):
                 if sel.matches(labels):
-                    members.update(str(n) for n in ns.nets if n.version == 4)
+                    members.update(str(n) for n in ns.nets)
             self.sets[name] = frozenset(members)
         return name
 
-    def peer(self, ent: eng.EntityMatch, namespace: str, where: str) -> Peer | None:
+    def peer(self, ent: eng.EntityMatch, namespace: str, where: str) -> Peer:
         eff = ent.effective_selector(namespace)
         if ent.not_selector and eff is None and namespace:
             eff = replace(ent, selector="all()").effective_selector(namespace)
         sets = (self.selector_set(eff),) if eff is not None else ()
         not_sets = (self.selector_set(ent.not_selector),) if ent.not_selector else ()
         nets = tuple(str(n) for n in ent.nets)
-        if ent.nets and not any(n.version == 4 for n in ent.nets):
-            return None
         ports = tuple(PortRange(p.first, p.last) for p in ent.ports if not p.name)
         named = tuple(p.name for p in ent.ports if p.name)
-        if any(p.name for p in ent.not_ports):
-            self.skipped.append(f"{where}: named ports in notPorts are not supported by the dataplane")
-            return None
-        not_ports = tuple(PortRange(p.first, p.last) for p in ent.not_ports)
+        not_ports = tuple(PortRange(p.first, p.last) for p in ent.not_ports if not p.name)
         return Peer(
+            not_named_ports=tuple(p.name for p in ent.not_ports if p.name),
             sets=sets,
             not_sets=not_sets,
             nets=nets,
@@ -93,18 +94,8 @@ class _Adapter:
         out = []
         for idx, r in enumerate(pol.rules(direction)):
             where = f"{pol.key} {direction} rule {idx}"
-            if r.ip_version == 6:
-                continue
-            if r.not_icmp is not None:
-                self.skipped.append(f"{where}: notICMP is not supported by the dataplane")
-                continue
             src = self.peer(r.source, pol.namespace, where)
             dst = self.peer(r.destination, pol.namespace, where)
-            if src is None or dst is None:
-                continue
-            if src.named_ports:
-                self.skipped.append(f"{where}: named source ports are not supported by the dataplane")
-                continue
             out.append(
                 Rule(
                     action=r.action.value,
@@ -112,6 +103,9 @@ class _Adapter:
                     not_protocol=r.not_protocol,
                     icmp_type=r.icmp.type if r.icmp else None,
                     icmp_code=r.icmp.code if r.icmp else None,
+                    not_icmp_type=r.not_icmp.type if r.not_icmp else None,
+                    not_icmp_code=r.not_icmp.code if r.not_icmp else None,
+                    ip_version=r.ip_version,
                     src=src,
                     dst=dst,
                     index=idx,
@@ -121,17 +115,32 @@ class _Adapter:
 
     def run(self) -> DataplaneInput:
         endpoints = []
+        heps: set[str] = set()
         for e in self.ev.endpoints:
-            ip = next((ip for ip in e.ips if _v4(ip)), "")
-            if e.kind is not EndpointKind.POD or not ip:
+            ip = next((ip for ip in e.ips if _ip(ip) == 4), "")
+            ip6 = next((ip for ip in e.ips if _ip(ip) == 6), "")
+            host = e.kind is EndpointKind.HOST
+            iface = self.ifaces.get(e.key, e.interface if host else "")
+            if host:
+                heps.add(e.key)
+                if e.interface == "*" or e.profiles:
+                    what = "all-interfaces (interfaceName '*')" if e.interface == "*" else "with profiles"
+                    self.skipped.append(f"host endpoint {e.key}: {what} host endpoints are not programmed")
+                    continue
+                if not (iface or ip or ip6):
+                    self.skipped.append(f"host endpoint {e.key}: neither interfaceName nor expectedIPs")
+                    continue
+            elif e.kind is not EndpointKind.POD or not (ip or ip6):
                 continue
             endpoints.append(
                 Endpoint(
                     key=e.key,
                     ip=ip,
-                    iface=self.ifaces.get(e.key, ""),
+                    ip6=ip6,
+                    iface=iface,
                     named_ports=tuple((p.name, p.protocol, p.port) for p in e.ports),
                     labels=tuple(sorted(e.labels.items())),
+                    host=host,
                 )
             )
         tiers = [
@@ -141,6 +150,8 @@ class _Adapter:
         policies = []
         for p in self.pset.policies:
             selected = frozenset(e.key for e in self.ev.resolve_selector(p.applies_selector()))
+            if not p.global_scope and p.kind not in ("GlobalNetworkPolicy", "StagedGlobalNetworkPolicy"):
+                selected -= heps  # as the evaluator: only global policies apply to host endpoints
             policies.append(
                 Policy(
                     name=p.flow_log_name,

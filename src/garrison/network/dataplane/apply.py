@@ -11,18 +11,33 @@ deleted in the same transaction. Reading the kernel back costs time proportional
 after a successful apply the applier remembers what it wrote and diffs against that memory
 (``verify=False``); if the kernel rejects a diff made from memory (someone else changed the table),
 it re-reads the kernel and retries once.
+
+A diff that only flushes and refills existing chains (the usual policy change) goes to the kernel
+as a hand-built netlink batch (:meth:`Nft.rewrite_chains`), skipping libnftables' cache fill of
+the whole ruleset; anything else, or a rule the encoder does not cover, goes through libnftables.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from garrison.network.dataplane.compile import FAMILY, TABLE, ChainDef, MapDef, Ruleset, SetDef, render_map_elements
+from garrison.network.dataplane.compile import (
+    FAMILY,
+    TABLE,
+    ChainDef,
+    MapDef,
+    Ruleset,
+    SetDef,
+    render_map_elements,
+    v6_name,
+)
 from garrison.network.dataplane.nft import Nft, NftError
+from garrison.network.dataplane.nlbatch import Unsupported
 
 logger = logging.getLogger(__name__)
 _PROTO = {"tcp": "6", "udp": "17", "sctp": "132", "icmp": "1", "udplite": "136", "dccp": "33"}
@@ -45,27 +60,32 @@ class ApplyResult:
     commands: int
     seconds: float
     changed_chains: list[str] = field(default_factory=list)
+    via: str = "libnftables"  # or "netlink": the hand-built batch of a chains-only diff
 
 
-def _is_plain_ip(text: str) -> bool:
+def _is_plain_ip(text: str, version: int = 4) -> bool:
     try:
-        ipaddress.IPv4Address(text)
+        return ipaddress.ip_address(text).version == version and "/" not in text
     except ValueError:
         return False
-    return True
 
 
 def _norm_elem(e: Any) -> str:
+    """One set element of ``nft -j`` output in the spelling the compiler renders it."""
     if isinstance(e, dict):
         if "elem" in e:
             return _norm_elem(e["elem"]["val"])
         if "prefix" in e:
             p = e["prefix"]
-            return str(p["addr"]) if p["len"] == 32 else f"{p['addr']}/{p['len']}"
+            full = 128 if ":" in str(p["addr"]) else 32
+            return str(p["addr"]) if p["len"] == full else f"{p['addr']}/{p['len']}"
         if "range" in e:
             lo, hi = e["range"]
-            nets = ipaddress.summarize_address_range(ipaddress.IPv4Address(lo), ipaddress.IPv4Address(hi))
-            return ", ".join(str(n) for n in nets)
+            if isinstance(lo, int):  # a port range of an inet_service interval set
+                return f"{lo}-{hi}"
+            a, b = ipaddress.ip_address(lo), ipaddress.ip_address(hi)
+            nets = ipaddress.summarize_address_range(a, b)
+            return ", ".join(str(n) if n.prefixlen < n.max_prefixlen else str(n.network_address) for n in nets)
         if "concat" in e:
             return " . ".join(_PROTO.get(str(x), str(x)) for x in (_norm_elem(y) for y in e["concat"]))
     return str(e)
@@ -110,7 +130,12 @@ def _state_from_json(data: dict[str, Any]) -> KernelState:
 
 
 def _set_type(s: SetDef) -> str:
-    return s.type + "/" + ",".join(sorted(s.flags))
+    return _type_key(s.type, s.flags)
+
+
+@functools.lru_cache(maxsize=256)
+def _type_key(kind: str, flags: tuple[str, ...]) -> str:
+    return kind + "/" + ",".join(sorted(flags))
 
 
 def _state_from_ruleset(rs: Ruleset) -> KernelState:
@@ -126,7 +151,7 @@ def plan(rs: Ruleset, st: KernelState) -> tuple[list[str], list[str]]:
     """nft commands that turn kernel state ``st`` into ``rs``, and the names of the chains rewritten."""
     if not st.present:
         return rs.render(replace=False).splitlines(), list(rs.chains)
-    if any(st.set_types.get(s.name, _set_type(s)) != _set_type(s) for s in rs.sets.values()):
+    if any(st.set_types.get(s.name, t) != t for s in rs.sets.values() for t in (_set_type(s),)):
         # a set changed type (e.g. gained a CIDR member): sets cannot be altered in place, rebuild all
         return rs.render(replace=True).splitlines(), list(rs.chains)
     cmds: list[str] = []
@@ -138,6 +163,8 @@ def plan(rs: Ruleset, st: KernelState) -> tuple[list[str], list[str]]:
                 cmds.append(f"add element {T} {s.name} {{ {', '.join(sorted(s.elements))} }}")
         elif not s.dynamic:
             have = st.sets[s.name]
+            if have is s.elements:  # unchanged since remembered (the common case of a policy edit)
+                continue
             gone, new = have - s.elements, s.elements - have
             if gone:
                 cmds.append(f"delete element {T} {s.name} {{ {', '.join(sorted(gone))} }}")
@@ -162,18 +189,39 @@ def plan(rs: Ruleset, st: KernelState) -> tuple[list[str], list[str]]:
         changed.append(c.name)
     for m in rs.maps.values():
         have_map = st.maps.get(m.name, {})
+        if have_map == m.elements:
+            continue
         gone_keys = {k: v for k, v in have_map.items() if m.elements.get(k) != v}
         new_keys = {k: v for k, v in m.elements.items() if have_map.get(k) != v}
         if gone_keys:
             cmds.append(render_map_elements("delete", m.name, gone_keys))
         if new_keys:
             cmds.append(render_map_elements("add", m.name, new_keys))
-    tail += [f"delete map {T} {name}" for name in st.maps if name not in rs.maps]
+    # stale objects: empty chains first (their rules may use stale maps and sets), then maps (their
+    # verdicts may jump to stale chains), then the chains and sets themselves
     stale = [n for n in st.chains if n not in rs.chains]
     tail += [f"flush chain {T} {n}" for n in stale]
+    tail += [f"delete map {T} {name}" for name in st.maps if name not in rs.maps]
     tail += [f"delete chain {T} {n}" for n in stale]
     tail += [f"delete set {T} {n}" for n in st.sets if n not in rs.sets]
     return cmds + tail, changed
+
+
+def _chain_rewrites(cmds: list[str]) -> dict[str, list[str]] | None:
+    """``{chain: rules}`` when ``cmds`` only flush and refill existing chains (a policy change), else None."""
+    flush, add = f"flush chain {T} ", f"add rule {T} "
+    chains: dict[str, list[str]] = {}
+    for c in cmds:
+        if c.startswith(flush):
+            chains[c[len(flush) :]] = []
+        elif c.startswith(add):
+            name, _, rule = c[len(add) :].partition(" ")
+            if name not in chains:
+                return None
+            chains[name].append(rule)
+        else:
+            return None
+    return chains or None
 
 
 class Applier:
@@ -197,9 +245,10 @@ class Applier:
             return ApplyResult("full", text.count("\n"), time.perf_counter() - t0, list(rs.chains))
         st = self._memory if (self._memory is not None and not verify) else self.kernel_state()
         cmds, changed = plan(rs, st)
+        via = "libnftables"
         if cmds:
             try:
-                self.nft.run("\n".join(cmds) + "\n")
+                via = self._send(cmds)
             except NftError:
                 if st is not self._memory:
                     raise
@@ -209,7 +258,19 @@ class Applier:
                 self.nft.run("\n".join(cmds) + "\n")
         self._remember(rs)
         mode = "noop" if not cmds else ("full" if not st.present else "diff")
-        return ApplyResult(mode, len(cmds), time.perf_counter() - t0, changed)
+        return ApplyResult(mode, len(cmds), time.perf_counter() - t0, changed, via)
+
+    def _send(self, cmds: list[str]) -> str:
+        """One transaction: straight over netlink when it only rewrites existing chains, else libnftables."""
+        chains = _chain_rewrites(cmds)
+        if chains is not None:
+            try:
+                self.nft.rewrite_chains(TABLE, chains)
+                return "netlink"
+            except Unsupported as e:
+                logger.debug("netlink fast path not applicable (%s); using libnftables", e)
+        self.nft.run("\n".join(cmds) + "\n")
+        return "libnftables"
 
     def _remember(self, rs: Ruleset) -> None:
         self.applied = rs
@@ -225,8 +286,19 @@ class Applier:
         """Add and delete members of one set in one transaction; returns the seconds it took."""
         t0 = time.perf_counter()
         known = self.applied.sets.get(name) if self.applied is not None else None
-        plain = known is not None and known.type == "ipv4_addr" and "interval" not in known.flags
-        if plain and all(_is_plain_ip(a) for a in (*add, *remove)):
+        twin = self.applied.sets.get(v6_name(name)) if self.applied is not None else None
+        if twin is not None and known is not None and known.type == "ipv4_addr":
+            # a selector set with an IPv6 twin: each address goes to the set of its family
+            add6 = {a for a in add if ":" in a}
+            rem6 = {a for a in remove if ":" in a}
+            if add6 or rem6:
+                self.update_set(twin.name, add6, rem6, timeout)
+            add, remove = {a for a in add if ":" not in a}, {a for a in remove if ":" not in a}
+            if not add and not remove:
+                return time.perf_counter() - t0
+        plain = known is not None and known.type in ("ipv4_addr", "ipv6_addr") and "interval" not in known.flags
+        version = 6 if known is not None and known.type == "ipv6_addr" else 4
+        if plain and all(_is_plain_ip(a, version) for a in (*add, *remove)):
             if remove:
                 self.nft.set_elements("delete", TABLE, name, sorted(remove))
             if add:

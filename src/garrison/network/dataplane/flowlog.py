@@ -161,6 +161,23 @@ def parse_ipv4(packet: bytes) -> tuple[int, str, str, int | None, int | None, in
     return proto, src, dst, sport, dport, total
 
 
+def parse_ipv6(packet: bytes) -> tuple[int, str, str, int | None, int | None, int] | None:
+    """The same for an IPv6 packet (the fixed header's next header; extension headers are not walked)."""
+    if len(packet) < 40 or packet[0] >> 4 != 6:
+        return None
+    total = struct.unpack_from("!H", packet, 4)[0] + 40
+    proto = packet[6]
+    src, dst = socket.inet_ntop(socket.AF_INET6, packet[8:24]), socket.inet_ntop(socket.AF_INET6, packet[24:40])
+    sport = dport = None
+    if proto in (6, 17, 132) and len(packet) >= 44:
+        sport, dport = struct.unpack_from("!HH", packet, 40)
+    return proto, src, dst, sport, dport, total
+
+
+def parse_ip(packet: bytes) -> tuple[int, str, str, int | None, int | None, int] | None:
+    return parse_ipv6(packet) if packet[:1] and packet[0] >> 4 == 6 else parse_ipv4(packet)
+
+
 @dataclass(slots=True)
 class _Flow:
     start: float
@@ -192,13 +209,14 @@ class FlowAggregator:
 
     def __init__(self, index: dict[int, RuleRef], endpoints: Iterable[Endpoint]) -> None:
         self.index = index
-        self.by_ip = {e.ip: e for e in endpoints}
+        eps = list(endpoints)
+        self.by_ip = {e.ip: e for e in eps if e.ip} | {e.ip6: e for e in eps if e.ip6}
         self.flows: dict[tuple[str, int | None, str, int | None, int, str], _Flow] = {}
 
     def add(self, packets: Iterable[LoggedPacket]) -> None:
         for lp in packets:
             ref = decode_prefix(lp.prefix, self.index)
-            parsed = parse_ipv4(lp.packet)
+            parsed = parse_ip(lp.packet)
             if ref is None or parsed is None:
                 continue
             proto, src, dst, sport, dport, length = parsed

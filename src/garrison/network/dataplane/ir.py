@@ -21,6 +21,18 @@ TierDefault = Literal["deny", "pass"]
 PROTOCOL_NUMBERS = {"TCP": 6, "UDP": 17, "SCTP": 132, "ICMP": 1, "ICMPV6": 58, "UDPLITE": 136}
 
 
+# Felix's defaults (FailsafeInboundHostPorts / FailsafeOutboundHostPorts): SSH, DHCP, BGP, etcd, Typha,
+# the Kubernetes API server; DNS and DHCP out
+FAILSAFE_INBOUND: tuple[tuple[str, int], ...] = (
+    ("TCP", 22), ("UDP", 68), ("TCP", 179), ("TCP", 2379), ("TCP", 2380), ("TCP", 5473), ("TCP", 6443),
+    ("TCP", 6666), ("TCP", 6667),
+)
+FAILSAFE_OUTBOUND: tuple[tuple[str, int], ...] = (
+    ("UDP", 53), ("UDP", 67), ("TCP", 179), ("TCP", 2379), ("TCP", 2380), ("TCP", 5473), ("TCP", 6443),
+    ("TCP", 6666), ("TCP", 6667),
+)
+
+
 @dataclass(slots=True, frozen=True)
 class PortRange:
     """An inclusive port range; a single port has ``lo == hi``."""
@@ -34,7 +46,9 @@ class Peer:
     """One side of a rule (Calico EntityRule). Empty fields match anything.
 
     ``sets`` must all contain the address (AND), ``not_sets`` none of them. ``nets`` is an OR of
-    CIDRs, ``not_nets`` excludes CIDRs. Ports apply to the transport header of this side.
+    CIDRs, ``not_nets`` excludes CIDRs. Ports apply to the transport header of this side; named
+    ports (and named ``notPorts``) resolve against this side's endpoint, so a named source port
+    means the source workload's port of that name, as in Calico.
     """
 
     sets: tuple[str, ...] = ()
@@ -45,6 +59,7 @@ class Peer:
     named_ports: tuple[str, ...] = ()
     not_ports: tuple[PortRange, ...] = ()
     domains: tuple[str, ...] = ()
+    not_named_ports: tuple[str, ...] = ()
 
 
 @dataclass(slots=True, frozen=True)
@@ -54,6 +69,9 @@ class Rule:
     not_protocol: str | int | None = None
     icmp_type: int | None = None
     icmp_code: int | None = None
+    not_icmp_type: int | None = None
+    not_icmp_code: int | None = None
+    ip_version: int | None = None  # 4 | 6 | None (both)
     src: Peer = field(default_factory=Peer)
     dst: Peer = field(default_factory=Peer)
     index: int = 0  # the rule's index in its policy, as flow logs report it
@@ -82,13 +100,15 @@ class Tier:
 
 @dataclass(slots=True, frozen=True)
 class Endpoint:
-    """A workload endpoint: key ``ns/name``, its IPv4 address, and the node-side interface."""
+    """A workload endpoint: key ``ns/name``, its IPv4 and/or IPv6 address, and the node-side interface."""
 
     key: str
-    ip: str
+    ip: str  # IPv4 ("" for an IPv6-only endpoint)
     iface: str = ""
     named_ports: tuple[tuple[str, str, int], ...] = ()  # (name, PROTO, port)
     labels: tuple[tuple[str, str], ...] = ()
+    ip6: str = ""
+    host: bool = False  # a host endpoint: enforced on the node's own traffic (input/output hooks)
 
 
 @dataclass(slots=True)
@@ -96,8 +116,11 @@ class DataplaneInput:
     endpoints: list[Endpoint]
     tiers: list[Tier]
     policies: list[Policy]
-    sets: dict[str, frozenset[str]] = field(default_factory=dict)  # set name -> member IPs/CIDRs
+    sets: dict[str, frozenset[str]] = field(default_factory=dict)  # set name -> member IPs/CIDRs (v4 and v6)
     domains: dict[str, tuple[str, ...]] = field(default_factory=dict)  # DNS set name -> allowed patterns
+    # host endpoints: traffic always allowed whatever the policy, as (PROTO, port) to the host / from it
+    failsafe_in: tuple[tuple[str, int], ...] = FAILSAFE_INBOUND
+    failsafe_out: tuple[tuple[str, int], ...] = FAILSAFE_OUTBOUND
 
 
 def set_name(key: str) -> str:

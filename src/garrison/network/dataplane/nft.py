@@ -4,7 +4,10 @@ Why not spawn ``nft -f``: a process start costs several milliseconds, which alon
 10 ms budget of a set-member change; libnftables takes a command buffer and sends it as one netlink
 batch, which the kernel commits atomically (all or nothing). Why not Debian's ``python3-nftables``:
 it is installed for the system interpreter, not for our virtualenv, and it is itself only this same
-ctypes shim. Why not hand-built netlink (pyroute2): we would re-implement nft's rule compiler.
+ctypes shim. Why not hand-built netlink (pyroute2) for everything: we would re-implement nft's rule
+compiler; only the small vocabulary of policy-chain rules is encoded by hand
+(:mod:`garrison.network.dataplane.nlbatch`, :meth:`Nft.rewrite_chains`), for the latency of a
+policy change.
 
 Set-member changes skip libnftables: before running any command it loads a cache of the ruleset
 (sets, their elements, chains), which costs ~0.5 s once a table holds thousands of objects. For
@@ -31,7 +34,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from garrison.core.errors import GarrisonError
-from garrison.network.dataplane import netns
+from garrison.network.dataplane import netns, nlbatch
 
 _OUTPUT_HANDLE = 1 << 3
 _OUTPUT_JSON = 1 << 4
@@ -163,13 +166,14 @@ class Nft:
     def set_elements(
         self, verb: str, table: str, set_name: str, addrs: Iterable[str], timeout_ms: int | None = None
     ) -> None:
-        """``add``/``delete`` IPv4 elements of a non-interval set of ``inet`` table ``table`` in one batch."""
+        """``add``/``delete`` address elements (IPv4 or IPv6, as the set's type) of a non-interval set, one batch."""
         if self._nl is None:
             self._nl = netns.socket_in(self.ns, socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_NETFILTER)
             self._nl.bind((0, 0))
         elems = b""
         for a in addrs:
-            key = _nla(_NFTA_DATA_VALUE, socket.inet_aton(a))
+            raw = socket.inet_pton(socket.AF_INET6 if ":" in a else socket.AF_INET, a)
+            key = _nla(_NFTA_DATA_VALUE, raw)
             body = _nla(_NFTA_SET_ELEM_KEY | _NLA_F_NESTED, key)
             if timeout_ms is not None and verb == "add":
                 body += _nla(_NFTA_SET_ELEM_TIMEOUT, struct.pack("!Q", timeout_ms))
@@ -203,6 +207,43 @@ class Nft:
                             raise NftError(f"nftables rejected {verb} element in set {set_name}: {os.strerror(-err)}")
                         return
                     off += (length + 3) & ~3
+
+    def rewrite_chains(self, table: str, chains: dict[str, list[str]]) -> None:
+        """Flush and refill chains of ``inet`` table ``table`` in one transaction, straight over netlink.
+
+        Raises :class:`nlbatch.Unsupported` (before sending anything) when a rule is outside the
+        encoder's vocabulary, :class:`NftError` when the kernel rejects the batch (nothing changed).
+        """
+        with self._nl_lock:
+            batch, last = nlbatch.chain_batch(table, chains, self._seq + 1)
+            self._seq = last + 1
+            self._exchange(batch, last, "rewriting chains")
+
+    def _exchange(self, batch: bytes, last: int, what: str) -> None:
+        """Send one batch and read acks until the one for sequence ``last``; raise the first error."""
+        if self._nl is None:
+            self._nl = netns.socket_in(self.ns, socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_NETFILTER)
+            self._nl.bind((0, 0))
+        self._nl.settimeout(10.0)
+        self._nl.send(batch)
+        first_err = 0
+        while True:
+            try:
+                data = self._nl.recv(1 << 20)
+            except TimeoutError as e:
+                reason = os.strerror(-first_err) if first_err else "no answer from the kernel"
+                raise NftError(f"nftables rejected {what}: {reason}") from e
+            off = 0
+            while off + 16 <= len(data):
+                length, mtype, _, mseq, _ = struct.unpack_from("=IHHII", data, off)
+                if mtype == _NLMSG_ERROR:
+                    (err,) = struct.unpack_from("=i", data, off + 16)
+                    first_err = first_err or err
+                    if mseq == last:
+                        if first_err:
+                            raise NftError(f"nftables rejected {what}: {os.strerror(-first_err)}")
+                        return
+                off += (length + 3) & ~3
 
     def close(self) -> None:
         if self._nl is not None:

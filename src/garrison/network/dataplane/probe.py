@@ -6,6 +6,10 @@ non-blocking sockets that all finish within one timeout window.
 
 * TCP: allowed when the non-blocking ``connect`` completes (the SYN-ACK came back).
 * UDP: allowed when the echo listener's reply to our token arrives.
+* ICMP/ICMPv6: a raw socket sends an echo (or timestamp) request with a random identifier; allowed
+  when the matching reply from the destination arrives. The kernel answers queries itself, so no
+  listener is needed, and conntrack tracks query and reply like a connection.
+* IPv6 (TCP, UDP, ICMPv6): the same probes on ``AF_INET6`` sockets; listeners are dual-stack.
 * SCTP: this kernel has no SCTP stack, so the client sends a hand-built INIT chunk through a raw
   ``IPPROTO_SCTP`` socket and the server namespace's raw socket reports its arrival. A raw socket
   also sees the packet without a listener, so arrival alone is the verdict; the verification tag of
@@ -77,13 +81,43 @@ def parse_sctp_init(packet: bytes) -> tuple[str, int, int, int] | None:
     return src, sport, dport, tag
 
 
+def icmp_packet(kind: int, code: int, ident: int, seq: int, v6: bool) -> bytes:
+    """An ICMP (or ICMPv6) query with an 8-byte body; the v4 checksum is computed here (the kernel
+    fills in the ICMPv6 one, which covers a pseudo-header only it knows)."""
+    body = struct.pack("!HH", ident, seq) + b"garrison"
+    if v6:
+        return struct.pack("!BBH", kind, code, 0) + body
+    raw = struct.pack("!BBH", kind, code, 0) + body
+    total = sum(struct.unpack(f"!{len(raw) // 2}H", raw))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return struct.pack("!BBH", kind, code, ~total & 0xFFFF) + body
+
+
+# ICMP queries and the reply type that answers each (RFC 792, RFC 4443)
+ICMP_REPLY = {8: 0, 13: 14}
+ICMPV6_REPLY = {128: 129}
+
+
+def parse_icmp_reply(data: bytes, v6: bool) -> tuple[int, int] | None:
+    """(type, identifier) of an ICMP reply as a raw socket returns it (IPv4 with its IP header)."""
+    if not v6:
+        if len(data) < 20:
+            return None
+        data = data[(data[0] & 0x0F) * 4 :]
+    if len(data) < 8:
+        return None
+    kind, _, _, ident = struct.unpack_from("!BBHH", data)
+    return kind, ident
+
+
 @dataclass(slots=True, frozen=True)
 class Probe:
     src_ns: str
     src_ip: str
-    dst_ip: str
-    protocol: str  # TCP | UDP | SCTP
-    port: int
+    dst_ip: str  # IPv4 or IPv6
+    protocol: str  # TCP | UDP | SCTP | ICMP | ICMPV6
+    port: int  # for ICMP and ICMPv6: the query type (8 echo, 13 timestamp; 128 echo)
 
 
 def run_probes(
@@ -107,10 +141,26 @@ def run_probes(
         except BlockingIOError:
             pass
     raw_by_ns: dict[str, socket.socket] = {}
+    icmp_wait: dict[tuple[str, int], int] = {}  # (destination ip, identifier) -> probe index
     try:
         for i, p in enumerate(probes):
+            fam = socket.AF_INET6 if ":" in p.dst_ip else socket.AF_INET
+            if p.protocol in ("ICMP", "ICMPV6"):
+                v6 = fam == socket.AF_INET6
+                replies = ICMPV6_REPLY if v6 else ICMP_REPLY
+                if p.port not in replies:
+                    raise ValueError(f"no ICMP probe for type {p.port}")
+                s = socket_factory(p.src_ns, fam, socket.SOCK_RAW, socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP)
+                socks.append(s)
+                s.setblocking(False)
+                ident = secrets.randbits(16)
+                s.sendto(icmp_packet(p.port, 0, ident, i & 0xFFFF, v6), (p.dst_ip, 0))
+                sel.register(s, selectors.EVENT_READ, i)
+                pending[s.fileno()] = i
+                icmp_wait[(socket.inet_ntop(fam, socket.inet_pton(fam, p.dst_ip)), ident)] = i
+                continue
             if p.protocol == "TCP":
-                s = socket_factory(p.src_ns, socket.AF_INET, socket.SOCK_STREAM, 0)
+                s = socket_factory(p.src_ns, fam, socket.SOCK_STREAM, 0)
                 socks.append(s)
                 s.setblocking(False)
                 rc = s.connect_ex((p.dst_ip, p.port))
@@ -119,7 +169,7 @@ def run_probes(
                 sel.register(s, selectors.EVENT_WRITE, i)
                 pending[s.fileno()] = i
             elif p.protocol == "UDP":
-                s = socket_factory(p.src_ns, socket.AF_INET, socket.SOCK_DGRAM, 0)
+                s = socket_factory(p.src_ns, fam, socket.SOCK_DGRAM, 0)
                 socks.append(s)
                 s.setblocking(False)
                 s.connect((p.dst_ip, p.port))
@@ -127,6 +177,8 @@ def run_probes(
                 sel.register(s, selectors.EVENT_READ, i)
                 pending[s.fileno()] = i
             elif p.protocol == "SCTP":
+                if fam == socket.AF_INET6:
+                    raise ValueError("SCTP probes are IPv4 only")
                 raw = raw_by_ns.get(p.src_ns)
                 if raw is None:
                     raw = raw_by_ns[p.src_ns] = socket_factory(p.src_ns, socket.AF_INET, socket.SOCK_RAW, IPPROTO_SCTP)
@@ -159,6 +211,22 @@ def run_probes(
                         pass
                     continue
                 idx = key.data
+                if probes[idx].protocol in ("ICMP", "ICMPV6"):
+                    # a raw socket sees every ICMP message of its namespace: wait for our own reply
+                    v6 = ":" in probes[idx].dst_ip
+                    want = (ICMPV6_REPLY if v6 else ICMP_REPLY)[probes[idx].port]
+                    try:
+                        while True:
+                            data, addr = s.recvfrom(2048)
+                            reply = parse_icmp_reply(data, v6)
+                            if reply and reply[0] == want and icmp_wait.get((addr[0], reply[1])) == idx:
+                                result[idx] = True
+                                sel.unregister(s)
+                                pending.pop(s.fileno(), None)
+                                break
+                    except BlockingIOError:
+                        pass
+                    continue
                 sel.unregister(s)
                 pending.pop(s.fileno(), None)
                 if probes[idx].protocol == "TCP":
