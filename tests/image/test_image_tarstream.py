@@ -1,11 +1,13 @@
 """The lean tar reader behind iter_layer: agreement with CPython's tarfile on every header format
-container tools write, refusal of sparse members and oversized extension headers, the producer
+container tools write, GNU sparse members in every format GNU tar writes (built with the real
+``tar --sparse``), refusal of corrupt sparse maps and oversized extension headers, the producer
 thread's lifetime, and fuzzing of the reader itself."""
 
 from __future__ import annotations
 
 import gzip
 import io
+import subprocess
 import tarfile
 import threading
 import time
@@ -133,18 +135,93 @@ def test_signed_checksum_and_base256_size_accepted() -> None:
     assert [(g[0], g[5]) for g in got] == [("a", b"abc"), ("b", b"12345")]
 
 
-def test_gnu_sparse_member_refused() -> None:
-    data = _raw_header(b"sparse.img", b"S", 0) + bytes(1024)
-    with pytest.raises(InputError, match=r"sparse\.img.*sparse"):
-        _headers(data)
+def _sparse_sources(root: Path) -> dict[str, bytes]:
+    """Files with holes: one large hole, many segments (more than the four map entries of an old
+    GNU header, so extension blocks are needed), a hole at the end, and a plain file."""
+    files = {
+        "big.img": [(3 << 20, b"middle" * 100), (9 << 20, b"tail")],
+        "many.bin": [(i * 131072, bytes([65 + i % 26]) * 5000) for i in range(30)],
+        "ends-in-hole.bin": [(0, b"head" * 300)],
+    }
+    sizes = {"big.img": 12 << 20, "many.bin": 30 * 131072 + 4096, "ends-in-hole.bin": 1 << 20}
+    root.mkdir()
+    out: dict[str, bytes] = {}
+    for name, segments in files.items():
+        with (root / name).open("wb") as f:
+            for offset, data in segments:
+                f.seek(offset)
+                f.write(data)
+            f.truncate(sizes[name])
+        out[name] = (root / name).read_bytes()
+    (root / "plain.txt").write_bytes(b"plain\n")
+    out["plain.txt"] = b"plain\n"
+    return out
 
 
-def test_pax_sparse_member_refused() -> None:
-    record = b"GNU.sparse.major=1\n"
-    pax = b"%d %s" % (len(record) + 3, record)
-    data = _raw_header(b"PaxHeaders/x", b"x", len(pax)) + _pad(pax) + _raw_header(b"x", b"0", 0) + bytes(1024)
-    with pytest.raises(InputError, match="sparse"):
-        _headers(data)
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param(["--format=gnu"], id="gnu-old"),
+        pytest.param(["--format=posix", "--sparse-version=0.0"], id="pax-0.0"),
+        pytest.param(["--format=posix", "--sparse-version=0.1"], id="pax-0.1"),
+        pytest.param(["--format=posix", "--sparse-version=1.0"], id="pax-1.0"),
+    ],
+)
+def test_gnu_tar_sparse_members_read_like_tarfile(tmp_path: Path, options: list[str]) -> None:
+    files = _sparse_sources(tmp_path / "src")
+    archive = tmp_path / "sparse.tar"
+    subprocess.run(["tar", "--sparse", *options, "-cf", str(archive), "-C", str(tmp_path / "src"), "."], check=True)
+    data = archive.read_bytes()
+    assert len(data) < 2 << 20  # the holes really are holes in the archive
+    ref = {name.removeprefix("./"): (size, content) for name, _l, size, _m, _t, content in _reference(data)}
+    for blob in (data, gzip.compress(data)):
+        got = {}
+        for entry in iter_layer(io.BytesIO(blob), name="sparse"):
+            if entry.type == "file":
+                assert entry.open is not None
+                with entry.open() as f:
+                    head = f.read(7)  # partial reads across holes and segments too
+                    got[entry.info.path] = (entry.info.size, head + f.read())
+        assert got == {name: (len(content), content) for name, content in files.items()}
+        assert {name: got[name] for name in files} == {name: ref[name] for name in files}
+
+
+def _old_gnu_sparse(segments: list[tuple[int, int]], real: int, stored: int) -> bytes:
+    block = bytearray(_raw_header(b"s.img", b"S", stored))
+    for i, (offset, length) in enumerate(segments[:4]):
+        block[386 + 24 * i : 398 + 24 * i] = b"%011o\x00" % offset
+        block[398 + 24 * i : 410 + 24 * i] = b"%011o\x00" % length
+    block[483:495] = b"%011o\x00" % real
+    block[148:156] = b" " * 8
+    block[148:156] = b"%06o\x00 " % sum(block)
+    return bytes(block) + _pad(b"D" * stored) + bytes(1024)
+
+
+def test_old_gnu_sparse_header_read_like_tarfile() -> None:
+    data = _old_gnu_sparse([(2, 3), (10, 2)], 16, 5)
+    assert _headers(data)[0][5] == _reference(data)[0][5] == b"\x00\x00DDD\x00\x00\x00\x00\x00DD\x00\x00\x00\x00"
+
+
+@pytest.mark.parametrize(
+    ("segments", "real", "stored", "needle"),
+    [
+        pytest.param([(10, 2), (2, 3)], 16, 5, "corrupt sparse map", id="not-increasing"),
+        pytest.param([(2, 30)], 16, 30, "corrupt sparse map", id="past-real-size"),
+        pytest.param([(2, 3)], 16, 9, "does not match", id="stored-size-mismatch"),
+        pytest.param([(0, 1)], 1 << 40, 1, "expands beyond", id="hole-bomb"),
+    ],
+)
+def test_bad_sparse_maps_refused(segments: list[tuple[int, int]], real: int, stored: int, needle: str) -> None:
+    with pytest.raises(InputError, match=needle):
+        _headers(_old_gnu_sparse(segments, real, stored), Limits(max_layer_bytes=1 << 30))
+
+
+def test_pax_sparse_1_0_bad_map_refused() -> None:
+    records = b"".join(b"%d %s" % (len(r) + 3, r) for r in (b"GNU.sparse.major=1\n", b"GNU.sparse.minor=0\n"))
+    body = _pad(b"2\n0\nx\n")
+    data = _raw_header(b"PaxHeaders/x", b"x", len(records)) + _pad(records) + _raw_header(b"x", b"0", len(body)) + body
+    with pytest.raises(InputError, match="corrupt sparse map"):
+        _headers(data + bytes(1024))
 
 
 def test_oversized_extension_header_refused() -> None:
@@ -231,6 +308,15 @@ _SEED = _build(
     tarfile.PAX_FORMAT,
 )
 _SEED_GNU = _build([("d/" * 60 + "f", tarfile.REGTYPE, b"y" * 100, "", 0o600)], tarfile.GNU_FORMAT)
+_SPARSE_PAX = b"".join(b"%d %s" % (len(r) + 3, r) for r in (b"GNU.sparse.map=2,3,700,2\n", b"GNU.sparse.size=900\n"))
+_SEED_SPARSE = (
+    _old_gnu_sparse([(2, 3), (10, 2)], 16, 5)[:-1024]
+    + _raw_header(b"PaxHeaders/p", b"x", len(_SPARSE_PAX))
+    + _pad(_SPARSE_PAX)
+    + _raw_header(b"p", b"0", 5)
+    + _pad(b"EEEEE")
+    + bytes(1024)
+)
 
 
 def _consume(data: bytes) -> None:
@@ -244,7 +330,7 @@ def _consume(data: bytes) -> None:
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    blob=st.sampled_from([_SEED, _SEED_GNU]),
+    blob=st.sampled_from([_SEED, _SEED_GNU, _SEED_SPARSE]),
     flips=st.lists(st.tuples(st.integers(min_value=0, max_value=10**6), st.integers(min_value=1, max_value=255)), min_size=1, max_size=8),
 )
 def test_fuzz_reader_byte_flips(blob: bytes, flips: list[tuple[int, int]]) -> None:
@@ -255,7 +341,7 @@ def test_fuzz_reader_byte_flips(blob: bytes, flips: list[tuple[int, int]]) -> No
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(blob=st.sampled_from([_SEED, _SEED_GNU]), cut=st.integers(min_value=1, max_value=6000))
+@given(blob=st.sampled_from([_SEED, _SEED_GNU, _SEED_SPARSE]), cut=st.integers(min_value=1, max_value=6000))
 def test_fuzz_reader_truncation(blob: bytes, cut: int) -> None:
     _consume(blob[:cut])
 
@@ -264,6 +350,12 @@ def test_fuzz_reader_truncation(blob: bytes, cut: int) -> None:
 @given(st.lists(st.binary(min_size=512, max_size=512), max_size=4))
 def test_fuzz_reader_random_blocks(blocks: list[bytes]) -> None:
     _consume(b"".join(blocks))
+
+
+def test_sparse_seed_reads_like_tarfile() -> None:
+    got = [(h[0], h[2], h[5]) for h in _headers(_SEED_SPARSE)]
+    assert got == [(r[0], r[2], r[5]) for r in _reference(_SEED_SPARSE)]
+    assert got[1][2] == bytes(2) + b"EEE" + bytes(695) + b"EE" + bytes(198)
 
 
 def test_header_type_has_data() -> None:

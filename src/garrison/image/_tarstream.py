@@ -12,9 +12,18 @@ extended and global headers (``path``, ``linkpath``, ``size``), GNU long names a
 names (``L``/``K``) and old V7 headers. Header parsing follows CPython's ``tarfile`` (checksum
 accepted signed or unsigned, base-256 numbers, ``AREGTYPE`` names ending in ``/`` are
 directories, content is present only for regular and unknown types, the first extension header
-of a chain wins). GNU sparse members (type ``S`` or pax ``GNU.sparse.*``) are rejected with
-:class:`InputError`: no container tool writes them and their maps would be an extra parser to
-harden. Extension payloads (pax records, long names) are bounded to :data:`MAX_EXTENSION` bytes.
+of a chain wins). Extension payloads (pax records, long names) are bounded to
+:data:`MAX_EXTENSION` bytes.
+
+GNU sparse members are read as ``tarfile`` reads them: the old GNU format (type ``S``, up to four
+map entries in the header plus extension blocks of 21), and the pax formats 0.0
+(``GNU.sparse.offset``/``numbytes`` records), 0.1 (``GNU.sparse.map``) and 1.0 (the map in
+decimal lines at the start of the data area), with ``GNU.sparse.name`` and
+``GNU.sparse.realsize``/``size`` naming the file. Such a member is handed out as a regular file of
+its real size whose holes read as zeros; its data segments are stored back to back, as GNU tar
+writes them. Maps that are not increasing, run past the real size or do not add up to the stored
+data are refused, and so is a real size above the layer bound (holes would otherwise be a
+decompression bomb that costs no compressed bytes).
 
 Decompression (gzip, zstd, xz, bzip2) and the digest check of the blob being read run in a
 producer thread: ``zlib``, ``zstandard``, ``lzma``, ``bz2`` and ``hashlib`` release the GIL, so
@@ -51,6 +60,10 @@ BLOCK = 512
 _ZEROS = bytes(BLOCK)
 _SIGNED = struct.Struct("148b8x356b")
 _PAX_RECORD = re.compile(rb"(\d+) ([^=]+)=")
+_SPARSE_OFFSET = re.compile(rb"\d+ GNU.sparse.offset=(\d+)\n")
+_SPARSE_NUMBYTES = re.compile(rb"\d+ GNU.sparse.numbytes=(\d+)\n")
+_SPARSE_10 = "\x00sparse-1.0"  # marks a pax 1.0 sparse member (its map is in the data area)
+_SPARSE_MAP = "\x00sparse-map"  # pax 0.0 map, as "offset,numbytes,..." (records repeat keys)
 
 REGULAR = frozenset((b"0", b"\x00", b"7"))
 # types tarfile knows; content follows only regular members and unknown types
@@ -124,6 +137,7 @@ class ChunkFeed:
         self._decomp = _decompressor(kind, self._counted)
         self._name = name
         self._limits = limits
+        self.limits = limits
         self._queue: queue.Queue[bytes | BaseException] = queue.Queue(QUEUE_DEPTH)
         self._stop = threading.Event()
         self._done = False
@@ -275,6 +289,10 @@ class TarStream:
         self._left = 0  # content bytes of the current member not yet consumed
         self._pad = 0  # padding after them
         self._global: dict[str, str] = {}
+        self._sparse: list[tuple[int, int]] | None = None  # data segments of a sparse member
+        self._lpos = 0  # logical position in the sparse member
+        self._lsize = 0  # its real size
+        self._seg = 0  # index of the first segment that ends after _lpos
         self.end_reason = ""
         self.end_offset = 0
 
@@ -334,6 +352,8 @@ class TarStream:
 
     def read(self, n: int = -1) -> bytes:
         """Content of the current member: up to ``n`` bytes, all that is left when ``n < 0``."""
+        if self._sparse is not None:
+            return self._read_sparse(n)
         if n < 0 or n > self._left:
             n = self._left
         if n == 0:
@@ -345,10 +365,116 @@ class TarStream:
             raise InputError(f"unexpected end of data at offset {self.offset}", input_name=self._name)
         return data
 
+    def _read_sparse(self, n: int) -> bytes:
+        """Logical content of a sparse member: stored segments, zeros in the holes."""
+        segments = self._sparse
+        assert segments is not None
+        remaining = self._lsize - self._lpos
+        if n < 0 or n > remaining:
+            n = remaining
+        parts: list[bytes] = []
+        while n > 0:
+            while self._seg < len(segments) and sum(segments[self._seg]) <= self._lpos:
+                self._seg += 1
+            start, length = segments[self._seg] if self._seg < len(segments) else (self._lsize, 0)
+            if self._lpos < start:  # a hole
+                step = min(n, start - self._lpos)
+                parts.append(bytes(step))
+            else:
+                step = min(n, start + length - self._lpos)
+                data = self._take(step)
+                self._left -= len(data)
+                if len(data) < step:
+                    self._left = 0
+                    raise InputError(f"unexpected end of data at offset {self.offset}", input_name=self._name)
+                parts.append(data)
+            self._lpos += step
+            n -= step
+        return b"".join(parts)
+
+    def _start_sparse(self, header: Header, segments: list[tuple[int, int]], start: int) -> None:
+        """Check the map of a sparse member against its sizes and expose it as a regular file."""
+        real = header.size
+        pos = 0
+        kept: list[tuple[int, int]] = []
+        for offset, length in segments:
+            if length == 0 and 0 <= offset <= real:  # unused header slots, GNU's end marker
+                continue
+            if offset < 0 or length < 0 or offset < pos or offset + length > real:
+                raise InputError(f"corrupt sparse map of {header.name!r} at offset {start}", input_name=self._name)
+            kept.append((offset, length))
+            pos = offset + length
+        if sum(length for _o, length in kept) != self._left:
+            raise InputError(
+                f"sparse map of {header.name!r} at offset {start} does not match its {self._left} stored bytes",
+                input_name=self._name,
+            )
+        limit = self._feed.limits.max_layer_bytes
+        if real > limit:
+            raise UnsafeArchiveError(
+                f"sparse member {header.name!r} expands beyond {limit} bytes (GARRISON_MAX_LAYER_BYTES)",
+                input_name=self._name,
+            )
+        self._sparse = kept
+        self._lsize = real
+        header.type = b"0"
+
+    def _sparse_10_map(self, header: Header, start: int) -> list[tuple[int, int]]:
+        """The pax 1.0 map: decimal lines (a count, then offset/size pairs) in whole blocks at the
+        start of the member's data, which it then no longer counts."""
+        buf = b""
+        numbers: list[int] = []
+        count = -1
+        while count < 0 or len(numbers) < 2 * count:
+            if b"\n" not in buf:
+                if len(buf) > MAX_EXTENSION or self._left < BLOCK:
+                    raise InputError(f"corrupt sparse map of {header.name!r} at offset {start}", input_name=self._name)
+                block = self._take(BLOCK)
+                if len(block) < BLOCK:
+                    raise InputError(f"unexpected end of data at offset {self.offset}", input_name=self._name)
+                self._left -= BLOCK
+                buf += block
+                continue
+            line, buf = buf.split(b"\n", 1)
+            try:
+                value = int(line)
+            except ValueError:
+                raise InputError(f"corrupt sparse map of {header.name!r} at offset {start}", input_name=self._name) from None
+            if count < 0:
+                count = value
+            else:
+                numbers.append(value)
+        return list(zip(numbers[::2], numbers[1::2], strict=True))
+
+    def _gnu_sparse(self, block: bytes, start: int) -> tuple[list[tuple[int, int]], int]:
+        """Map and real size of an old-format GNU sparse header (type ``S``) and its extension
+        blocks (as ``tarfile``: header entries are all kept, zero entries of extensions dropped)."""
+        segments: list[tuple[int, int]] = []
+        try:
+            segments += [(_nti(block[p : p + 12]), _nti(block[p + 12 : p + 24])) for p in range(386, 482, 24)]
+            extended = block[482]
+            real = _nti(block[483:495])
+            while extended:
+                ext = self._take(BLOCK)
+                if len(ext) < BLOCK:
+                    raise HeaderError("unexpected end of data")
+                for pos in range(0, 21 * 24, 24):
+                    offset, length = _nti(ext[pos : pos + 12]), _nti(ext[pos + 12 : pos + 24])
+                    if offset and length:
+                        segments.append((offset, length))
+                if len(segments) > MAX_EXTENSION // 24:
+                    raise HeaderError("sparse map too long")
+                extended = ext[504]
+        except HeaderError as err:
+            raise InputError(f"corrupt sparse header at offset {start}: {err}", input_name=self._name) from None
+        return segments, real
+
     def _block(self) -> bytes:
         return self._take(BLOCK)
 
     def _finish_member(self) -> None:
+        self._sparse = None
+        self._lpos = self._lsize = self._seg = 0
         want = self._left + self._pad
         if want and self._skip(want) < want:
             self._left = self._pad = 0
@@ -400,14 +526,38 @@ class TarStream:
                 self.end_offset = start
                 return None
             if header.type == b"S":
-                raise InputError(f"sparse member {header.name!r} (GNU sparse format) is not supported", input_name=self._name)
+                segments, real = self._gnu_sparse(block, start)
+                self._apply(header, local)
+                self._begin_data(header, start)
+                header.size = real
+                self._start_sparse(header, segments, start)
+                return header
             self._apply(header, local)
+            sparse = local.get(_SPARSE_MAP) if local else None
+            if sparse is None and local and local.get(_SPARSE_10) and header.has_data:
+                sparse = ""
+            if sparse is not None and header.has_data:
+                self._begin_data(header, start)
+                try:
+                    header.size = _sparse_size(local)
+                    numbers = [int(x) for x in sparse.split(",")] if sparse.strip() else []
+                except ValueError:
+                    raise InputError(f"corrupt sparse header at offset {start}", input_name=self._name) from None
+                if sparse:
+                    segments = list(zip(numbers[::2], numbers[1::2], strict=False))
+                else:
+                    segments = self._sparse_10_map(header, start)
+                self._start_sparse(header, segments, start)
+                return header
             if header.has_data:
-                if header.size < 0:
-                    raise InputError(f"negative member size at offset {start}", input_name=self._name)
-                self._left = header.size
-                self._pad = -header.size % BLOCK
+                self._begin_data(header, start)
             return header
+
+    def _begin_data(self, header: Header, start: int) -> None:
+        if header.size < 0:
+            raise InputError(f"negative member size at offset {start}", input_name=self._name)
+        self._left = header.size
+        self._pad = -header.size % BLOCK
 
     def _extend(self, header: Header, local: dict[str, str]) -> None:
         """Record a pax header or GNU long name; the first one of a chain wins (as in tarfile)."""
@@ -415,11 +565,21 @@ class TarStream:
         if header.type in (b"L", b"K"):
             local.setdefault("path" if header.type == b"L" else "linkpath", _nts(payload))
             return
-        for key, value in _pax_records(payload).items():
-            if key.startswith("GNU.sparse."):
-                raise InputError(
-                    f"sparse member at offset {header.offset} (GNU sparse format) is not supported", input_name=self._name
-                )
+        records = _pax_records(payload)
+        if header.type != b"g" and any(k.startswith("GNU.sparse.") for k in records) and _SPARSE_MAP not in local:
+            # which sparse format, in tarfile's order of precedence: 0.1, 0.0, 1.0
+            try:
+                if "GNU.sparse.map" in records:
+                    local.setdefault(_SPARSE_MAP, records["GNU.sparse.map"])
+                elif "GNU.sparse.size" in records:
+                    offsets = [int(m) for m in _SPARSE_OFFSET.findall(payload)]
+                    sizes = [int(m) for m in _SPARSE_NUMBYTES.findall(payload)]
+                    local.setdefault(_SPARSE_MAP, ",".join(f"{o},{n}" for o, n in zip(offsets, sizes, strict=False)))
+                elif records.get("GNU.sparse.major") == "1" and records.get("GNU.sparse.minor") == "0":
+                    local.setdefault(_SPARSE_10, "1")
+            except ValueError:  # pragma: no cover - the patterns only match digits
+                raise InputError(f"corrupt sparse map at offset {header.offset}", input_name=self._name) from None
+        for key, value in records.items():
             if header.type == b"g":
                 self._global[key] = value
             else:
@@ -431,6 +591,8 @@ class TarStream:
                 continue
             if "path" in source:
                 header.name = source["path"].rstrip("/")
+            if "GNU.sparse.name" in source:
+                header.name = source["GNU.sparse.name"]
             if "linkpath" in source:
                 header.linkname = source["linkpath"]
             if "size" in source:
@@ -453,6 +615,14 @@ class TarStream:
         if prefix[0] and kind not in (b"L", b"K", b"S"):
             name = _nts(prefix) + "/" + name
         return Header(name, _nts(block[157:257]), _nti(block[124:136]), _nti(block[100:108]), kind, offset)
+
+
+def _sparse_size(local: dict[str, str]) -> int:
+    """Real size of a pax sparse member (``GNU.sparse.realsize`` for 1.0, ``size`` before)."""
+    for key in ("GNU.sparse.realsize", "GNU.sparse.size"):
+        if key in local:
+            return int(local[key])  # ValueError: the caller reports the header as corrupt
+    return 0
 
 
 def _pax_records(buf: bytes) -> dict[str, str]:

@@ -6,7 +6,7 @@ and tools mislabel layers). The tar stream is read forward only by :mod:`garriso
 (a lean reader; decompression and the blob's digest check run in a producer thread), so memory
 stays constant whatever the layer size. Hostile members (absolute paths, ``..`` escapes, paths
 through a symlink of the same layer, device nodes) are skipped with a warning, never followed;
-GNU sparse members are refused. A decompression-bomb guard counts bytes on both sides of the
+GNU sparse members are read as regular files with zero-filled holes. A decompression-bomb guard counts bytes on both sides of the
 decompressor. Any corrupt or truncated stream raises :class:`~garrison.core.errors.InputError`
 naming the layer, including errors met while a consumer reads an entry's content.
 """

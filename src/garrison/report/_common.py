@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import importlib.util
 import json
 import re
 import uuid
@@ -12,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from garrison.model import Artifact, ArtifactKind, Finding, FindingKind, Package, ScanResult, Severity
@@ -191,18 +193,72 @@ def rfc3339(value: str) -> str | None:
     return value
 
 
+@lru_cache(maxsize=1)
+def _spdx_ids() -> dict[str, str]:
+    """Lower-cased SPDX licence id -> id, from the list cyclonedx-python-lib validates against.
+
+    ``cyclonedx.spdx.fixup_id`` does the same lookup, but importing that module also builds the
+    whole ``license_expression`` symbol table (about 40 ms, a sixth of a warm ``garrison sbom``
+    run), which only :func:`spdx_expression` needs, and only for some strings.
+    """
+    spec = importlib.util.find_spec("cyclonedx")
+    path = Path(next(iter(spec.submodule_search_locations or ()), "")) if spec else Path()
+    path = path / "schema" / "_res" / "spdx.SNAPSHOT.schema.json"
+    if not path.is_file():  # a cyclonedx-python-lib that moved its data: ask the library
+        from cyclonedx.schema._res import SPDX_JSON
+
+        path = Path(SPDX_JSON)
+    ids = json.loads(path.read_bytes()).get("enum", [])
+    return {str(i).lower(): str(i) for i in ids}
+
+
 @lru_cache(maxsize=8192)
 def spdx_license_id(value: str) -> str | None:
     """The SPDX licence id ``value`` names (case-insensitively), else ``None``."""
-    from cyclonedx.spdx import fixup_id
+    return _spdx_ids().get(value.strip().lower())
 
-    fixed = fixup_id(value.strip())
-    return str(fixed) if fixed else None
+
+_EXPR_SPLIT = re.compile(r"[\s()]+")
+_EXPR_OPERATORS = frozenset({"and", "or", "with"})
+
+
+@lru_cache(maxsize=1)
+def _licensing_keys() -> tuple[frozenset[str], tuple[str, ...]]:
+    """Every licence key the SPDX ``Licensing`` of ``license_expression`` knows (lower case), and
+    the few that contain spaces, read from the index that library builds its ``Licensing`` from."""
+    spec = importlib.util.find_spec("license_expression")
+    base = Path(next(iter(spec.submodule_search_locations or ()), "")) if spec else Path()
+    index = json.loads((base / "data" / "scancode-licensedb-index.json").read_bytes())
+    keys: set[str] = set()
+    for lic in index:
+        for key in (lic.get("spdx_license_key"), *(lic.get("other_spdx_license_keys") or ())):
+            if key:
+                keys.add(str(key).lower())
+    return frozenset(keys), tuple(k for k in keys if _EXPR_SPLIT.search(k))
+
+
+def _maybe_expression(value: str) -> bool:
+    """False when ``value`` certainly is no valid expression: a word that is neither an operator
+    nor a known key (``+`` suffix allowed) is an unknown key to ``license_expression`` too. This
+    spares loading that library (about 35 ms) for the usual Debian names (``GPL-2+``, ``Expat``)."""
+    try:
+        keys, spaced = _licensing_keys()
+    except (OSError, ValueError):
+        return True
+    low = value.lower()
+    if any(k in low for k in spaced):
+        return True
+    for word in _EXPR_SPLIT.split(low):
+        if word and word not in _EXPR_OPERATORS and word not in keys and word.rstrip("+") not in keys:
+            return False
+    return True
 
 
 @lru_cache(maxsize=8192)
 def spdx_expression(value: str) -> bool:
     """True when ``value`` is a valid SPDX licence expression made of listed ids."""
+    if not _maybe_expression(value):
+        return False
     from cyclonedx.spdx import is_expression
 
     return bool(is_expression(value.strip()))

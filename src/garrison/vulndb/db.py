@@ -132,14 +132,15 @@ class VulnDB:
     def affected_rows(self, ecosystem: str, packages: Sequence[str]) -> list[tuple[Any, ...]]:
         """Affected entries for ``packages`` in ``ecosystem``: (package, vuln_id, source, advisory,
         advisory_url, status, severity, data), in insertion order; ``data`` is the JSON text
-        ``[ranges, versions, fixed]`` (one document, so one decode per row)."""
+        ``[ranges, listed, fixed]`` (one document, so one decode per row; ``listed``: the listed
+        versions the ranges do not cover, see :mod:`garrison.vulndb.schema`)."""
         out: list[tuple[Any, ...]] = []
         for chunk in _chunks(packages):
             marks = ",".join("?" * len(chunk))
             out.extend(
                 self._query(
                     "SELECT package, vuln_id, source, advisory, advisory_url, status, severity, "  # noqa: S608 - placeholders only
-                    "'[' || ranges || ',' || versions || ',' || fixed || ']' "
+                    "'[' || ranges || ',' || listed || ',' || fixed || ']' "
                     f"FROM affected WHERE ecosystem = ? AND package IN ({marks}) ORDER BY rowid",
                     [ecosystem, *chunk],
                 )

@@ -30,6 +30,7 @@ from garrison.vulndb.db import VulnDB, check_schema
 from garrison.vulndb.ingest import alpine, debian, nvd, osv
 from garrison.vulndb.ingest._common import file_snapshot, load_json, read_bytes, zip_members, zip_snapshot
 from garrison.vulndb.records import Advisory, FeedInfo
+from garrison.vulndb.schema import FORMAT, MIGRATABLE, migrate
 from garrison.vulndb.sources import feed_url
 from garrison.vulndb.store import FeedCounts, Store
 
@@ -216,7 +217,8 @@ def import_paths(db_path: Path | str, paths: Iterable[Path | str], *, fresh: boo
     summary = ImportSummary(db=str(db_path))
     start = time.perf_counter()
     try:
-        if db_path.is_file() and not fresh and _usable(db_path):
+        extend = db_path.is_file() and not fresh and _usable(db_path)
+        if extend:
             shutil.copyfile(db_path, tmp)
             conn = sqlite3.connect(str(tmp))
         else:
@@ -224,6 +226,8 @@ def import_paths(db_path: Path | str, paths: Iterable[Path | str], *, fresh: boo
         try:
             _tune(conn)
             conn.execute("BEGIN")
+            if extend and not migrate(conn):  # pragma: no cover - _usable checked the version
+                raise DatabaseError("cannot migrate the database", input_name=str(db_path))
             _import_into(conn, [Path(p) for p in paths], summary)
             conn.commit()
         finally:
@@ -240,10 +244,21 @@ def import_paths(db_path: Path | str, paths: Iterable[Path | str], *, fresh: boo
 
 
 def _usable(db_path: Path) -> bool:
-    """Whether the current DB can be extended; a corrupt or foreign-schema file is rebuilt."""
+    """Whether the current DB can be extended (an older schema that :func:`migrate` upgrades
+    included); a corrupt or foreign file is rebuilt."""
     try:
+        conn = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        finally:
+            conn.close()
+        if meta.get("format") == FORMAT and meta.get("schema_version") in MIGRATABLE:
+            return True
         with VulnDB.open(db_path, readonly=True) as old:
             check_schema(old.conn, db_path)
+    except sqlite3.DatabaseError as exc:
+        logger.warning("%s: not a usable database (%s); building a new database", db_path, exc)
+        return False
     except DatabaseError as exc:
         logger.warning("%s; building a new database", exc)
         return False

@@ -27,6 +27,7 @@ import gc
 import json
 import logging
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +58,21 @@ OS_SOURCE_PRECEDENCE = {
 _OTHER_OS_SOURCE = 5
 _OS_TYPES = frozenset({"deb", "apk", "rpm"})
 _INVALID = object()
+_NO_VERSIONS: frozenset[str] = frozenset()
+_NO_IDS: frozenset[str] = frozenset()
+_NO_RANGES: list[Any] = []  # shared, never mutated
 _STATUSES = {str(s): s for s in VulnStatus}
+
+
+def _promote_survivors() -> None:
+    """Move every tracked object to the oldest generation (``gc.freeze()`` then ``unfreeze()``,
+    two list splices). What a cold match leaves alive is mostly the matcher's caches, long-lived
+    by design; left in the youngest generation, the next two young collections would each walk
+    all of them (a quarter of a cold match) only to promote them anyway. Objects stay collectable
+    (full collections see them); young garbage of the process is merely collected by the next
+    full collection instead of a young one."""
+    gc.freeze()
+    gc.unfreeze()
 
 
 def _label(feed: str) -> str:
@@ -181,12 +196,14 @@ class Matcher:
         self._entries: dict[tuple[str, str], list[_Entry]] = {}
         self._keys: dict[str, _Keys | None] = {}  # by ecosystem (None: no scheme for it)
         self._schemes: dict[str, _Keys] = {}  # by scheme name (ecosystems share one key cache)
-        self._aliases: dict[str, set[str]] = {}  # the same vulnerability (merged when matched)
-        self._related: dict[str, set[str]] = {}  # linked ids (shown and used for enrichment only)
-        self._vrows: dict[str, list[tuple[Any, ...]]] = {}
-        self._srows: dict[str, list[SeverityRow]] = {}
+        # values without content share one empty object: every container the cold path leaves
+        # alive is work for the garbage collector's next passes (see ``match``)
+        self._aliases: dict[str, AbstractSet[str]] = {}  # the same vulnerability (merged when matched)
+        self._related: dict[str, AbstractSet[str]] = {}  # linked ids (shown and used for enrichment only)
+        self._vrows: dict[str, Sequence[tuple[Any, ...]]] = {}
+        self._srows: dict[str, Sequence[SeverityRow]] = {}
         self._vulns: dict[tuple[Any, ...], Vulnerability] = {}
-        self._targets: dict[Any, dict[tuple[Any, ...], list[tuple[str, str]]]] = {}
+        self._targets: dict[Any, dict[tuple[Any, ...], tuple[tuple[str, str], ...]]] = {}
         self._idsets: dict[str, frozenset[str]] = {}
         self._results: dict[tuple[str, str, str, bool], _Result] = {}
 
@@ -224,6 +241,8 @@ class Matcher:
                 entries = found.get(package)
                 if entries is None:
                     entries = found[package] = []
+                always = bool(status) and status not in (NOT_AFFECTED, "fixed") and not ranges
+                not_affected = status == NOT_AFFECTED
                 entries.append(
                     _Entry(
                         package,
@@ -233,11 +252,11 @@ class Matcher:
                         url,
                         status,
                         severity,
-                        ranges,
-                        frozenset(versions),
+                        _NO_RANGES if always or not_affected else ranges,  # never compiled
+                        frozenset(versions) if versions else _NO_VERSIONS,
                         tuple(fixed),
-                        bool(status) and status not in (NOT_AFFECTED, "fixed") and not ranges,
-                        status == NOT_AFFECTED,
+                        always,
+                        not_affected,
                         precedence(source, _OTHER_OS_SOURCE),
                     )
                 )
@@ -248,10 +267,10 @@ class Matcher:
         missing = sorted(i for i in ids if i not in self._aliases)
         if missing:
             for vid, (aliases, related) in self.db.alias_map(missing).items():
-                self._aliases[vid] = aliases
-                self._related[vid] = related
+                self._aliases[vid] = aliases or _NO_IDS
+                self._related[vid] = related or _NO_IDS
 
-    def _load_vulns(self, ids: set[str]) -> None:
+    def _load_vulns(self, ids: AbstractSet[str]) -> None:
         """Rows of ``ids``, their aliases and related ids, in one batch per table. The alias map
         of every alias is loaded too (``_vulnerability`` needs it for merged groups), so building
         the advisories of one scan costs a handful of queries, not a few per advisory."""
@@ -265,16 +284,20 @@ class Matcher:
         todo = sorted(i for i in wanted if i not in self._vrows)
         if not todo:
             return
-        for i in todo:
-            self._vrows[i] = []
-            self._srows[i] = []
+        vrows: dict[str, list[tuple[Any, ...]]] = {}
+        srows: dict[str, list[SeverityRow]] = {}
         rows = self.db.vulnerability_rows(todo)
         # refs and cwes (JSON lists) decoded once per row, in one document for the batch
         lists = json.loads("[" + ",".join(f"[{r[7]},{r[8]}]" for r in rows) + "]") if rows else []
         for row, (refs, cwes) in zip(rows, lists, strict=True):
-            self._vrows[row[0]].append((*row[:7], refs, cwes, *row[9:]))
+            vrows.setdefault(row[0], []).append((*row[:7], tuple(refs) or (), tuple(cwes) or (), *row[9:]))
         for vuln_id, kind, version, vector, score, source, feed, primary in self.db.severity_rows(todo):
-            self._srows[vuln_id].append(SeverityRow(kind, version, vector, score, source, _label(feed), bool(primary)))
+            srows.setdefault(vuln_id, []).append(
+                SeverityRow(kind, version, vector, score, source, _label(feed), bool(primary))
+            )
+        for i in todo:
+            self._vrows[i] = vrows.get(i, ())
+            self._srows[i] = srows.get(i, ())
 
     # -- evaluation ------------------------------------------------------------------------
 
@@ -282,6 +305,7 @@ class Matcher:
     def _compile(entry: _Entry, eco: str, keys: _Keys) -> list[CompiledRange]:
         compiled = compile_ranges(entry.ranges, keys.key, f"{entry.vuln_id} {eco}/{entry.package}")
         entry.compiled = compiled
+        entry.ranges = _NO_RANGES  # the decoded JSON lists are garbage-collector work, drop them
         return compiled
 
     @staticmethod
@@ -313,10 +337,11 @@ class Matcher:
             return self._match(packages, os)
         finally:
             if was_enabled:
+                _promote_survivors()
                 gc.enable()
 
     def _match(self, packages: Sequence[Package], os: OperatingSystem | None) -> list[VulnMatch]:
-        plan: list[tuple[Package, list[tuple[str, str]], str]] = []
+        plan: list[tuple[Package, tuple[tuple[str, str], ...], str]] = []
         need: dict[str, set[str]] = {}
         os_key = (os.family, os.version, os.codename) if os is not None else None
         targets_cache = self._targets.setdefault(os_key, {})
@@ -329,7 +354,7 @@ class Matcher:
             targets = targets_cache.get(tkey)
             if targets is None:
                 lookup = package_lookup_name(pkg)
-                targets = [(eco, normalise_name(eco, lookup)) for eco in package_ecosystems(pkg, os)]
+                targets = tuple((eco, normalise_name(eco, lookup)) for eco in package_ecosystems(pkg, os))
                 targets_cache[tkey] = targets
                 for target in targets:
                     if target not in known:
@@ -494,7 +519,7 @@ class Matcher:
         ids = merged_ids if merged_ids is not None else self._ids_of(primary)
         if any(i not in self._vrows or i not in self._related for i in ids):
             self._load_vulns(set(ids))
-        related = self._related.get(primary, set()) - ids
+        related = self._related.get(primary, _NO_IDS) - ids
         if any(i not in self._vrows for i in related):
             self._load_vulns(related)
         linked = sorted(related)

@@ -34,8 +34,8 @@ class Hit:
 
 @dataclass(slots=True)
 class CompiledRange:
-    events: list[tuple[str, Any, str]]  # (kind, key or None for introduced "0", version text)
-    limits: list[Any]  # keys of limit events (a "*" limit is dropped: it bounds nothing)
+    events: Sequence[tuple[str, Any, str]]  # (kind, key or None for introduced "0", version text)
+    limits: Sequence[Any]  # keys of limit events (a "*" limit is dropped: it bounds nothing)
     has_star_limit: bool
     #: fast path for the common one-interval range ``introduced X, fixed Y``: (X key, Y key, hit)
     simple: tuple[Any, Any, Hit] | None = None
@@ -112,7 +112,7 @@ def compile_ranges(ranges: Sequence[Sequence[Any]], key: KeyFn, where: str) -> l
         except (InvalidVersion, TypeError, ValueError) as exc:
             logger.debug("%s: skipping a range with an unparseable version: %s", where, exc)
             continue
-        out.append(_with_fast_path(CompiledRange(compiled, limits, star)))
+        out.append(_with_fast_path(CompiledRange(tuple(compiled), tuple(limits), star)))
     return out
 
 
@@ -126,7 +126,7 @@ def _simple(lo_text: str, hi_text: str, key: KeyFn) -> CompiledRange | None:
             return None
     except (InvalidVersion, TypeError, ValueError):
         return None
-    rng = CompiledRange([("introduced", lo, lo_text), ("fixed", hi, hi_text)], [], False)
+    rng = CompiledRange((("introduced", lo, lo_text), ("fixed", hi, hi_text)), (), False)
     text = f"<{hi_text}" if lo is None else f">={lo_text}, <{hi_text}"
     rng.simple = (lo, hi, Hit(text, hi_text))
     return rng
@@ -142,3 +142,26 @@ def _with_fast_path(rng: CompiledRange) -> CompiledRange:
     text = f"<{events[1][2]}" if lo is None else f">={events[0][2]}, <{events[1][2]}"
     rng.simple = (lo, hi, Hit(text, events[1][2]))
     return rng
+
+
+def uncovered_versions(ranges: Sequence[Sequence[Any]], versions: Sequence[str], key: KeyFn) -> list[str]:
+    """The explicitly listed ``versions`` that still matter to the matcher once ``ranges`` are
+    evaluated: a listed version the ranges already cover can only be hit by a version the ranges
+    hit first, and one the scheme cannot parse can never be hit (an installed version that does
+    not parse matches nothing). Computed at import time so matching never parses the long
+    ``versions`` lists of OSV records; order is kept."""
+    compiled = compile_ranges(ranges, key, "listed versions")
+    out: list[str] = []
+    for text in versions:
+        try:
+            k = key(text)
+        except (InvalidVersion, TypeError, ValueError):
+            continue
+        try:
+            if any(rng.evaluate(k) is not None for rng in compiled):
+                continue
+        except TypeError:  # keys that do not compare: keep it, the matcher decides
+            pass
+        out.append(text)
+    return out
+

@@ -8,14 +8,26 @@ Affected entries are keyed by (ecosystem, package) and hold their ranges pre-par
 JSON (``[[type, [[kind, version], ...], repo], ...]``) plus the fixed versions they name, so
 matching never re-reads the advisories; the matcher orders events with the ecosystem's version
 scheme when it compiles an entry.
+
+``affected.listed`` (schema 2) holds the explicitly listed versions that the entry's ranges do not
+already cover, computed at import with the ecosystem's version scheme
+(:func:`garrison.vulndb.ranges.uncovered_versions`); the matcher reads it instead of ``versions``
+(an OSV record can list hundreds of versions, and parsing them was a fifth of a cold match).
+``versions`` keeps the full list. A schema-1 file is migrated in place by :func:`migrate` when
+``garrison db import``/``db update`` extends it; scans refuse it with the command that fixes it.
+A change to a version scheme's ordering must bump :data:`SCHEMA_VERSION` (``listed`` depends on it).
 """
 
 from __future__ import annotations
 
 import sqlite3
+from typing import Any, cast
 
 #: Bump on any incompatible change; a DB of another version must be rebuilt.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: Schema versions :func:`migrate` brings to :data:`SCHEMA_VERSION` (the current one included).
+MIGRATABLE = frozenset({"1", str(SCHEMA_VERSION)})
 
 #: Value of ``meta.format`` that identifies a Garrison vulnerability database.
 FORMAT = "garrison-vulndb"
@@ -79,6 +91,7 @@ CREATE TABLE affected (
     severity    TEXT NOT NULL DEFAULT '',   -- per-package severity word
     ranges      TEXT NOT NULL DEFAULT '[]', -- [[type, [[kind, version], ...], repo], ...]
     versions    TEXT NOT NULL DEFAULT '[]', -- explicit affected versions
+    listed      TEXT NOT NULL DEFAULT '[]', -- of which those the ranges do not cover (what matching reads)
     fixed       TEXT NOT NULL DEFAULT '[]', -- fixed versions named by the ranges
     ecosystem_specific TEXT NOT NULL DEFAULT ''
 );
@@ -105,3 +118,65 @@ def create_schema(conn: sqlite3.Connection) -> None:
         "INSERT INTO meta (key, value) VALUES (?, ?)",
         [("format", FORMAT), ("schema_version", str(SCHEMA_VERSION))],
     )
+
+
+def listed_versions(ecosystem: str, ranges: list[Any], versions: list[str], keys: dict[str, Any]) -> list[str]:
+    """``affected.listed`` of one entry (``keys`` caches parsed versions per scheme across calls)."""
+    if not versions:
+        return []
+    from garrison.vulndb.ecosystems import scheme_name
+    from garrison.vulndb.ranges import uncovered_versions
+    from garrison.vulndb.versions import InvalidVersion, get_scheme
+
+    name = scheme_name(ecosystem)
+    if name is None:
+        return list(versions)
+    cache = keys.get(name)
+    if cache is None:
+        try:
+            scheme = get_scheme(name)
+        except KeyError:
+            return list(versions)
+        cache = keys[name] = (scheme, {})
+    scheme, parsed = cache[0], cast(dict[str, Any], cache[1])
+
+    def key(text: str) -> Any:
+        k = parsed.get(text, _UNSET)
+        if k is _UNSET:
+            try:
+                k = scheme.key(text)
+            except (InvalidVersion, TypeError, ValueError) as err:
+                k = InvalidVersion(str(err))
+            parsed[text] = k
+        if isinstance(k, InvalidVersion):
+            raise k
+        return k
+
+    return uncovered_versions(ranges, versions, key)
+
+
+_UNSET = object()
+
+
+def migrate(conn: sqlite3.Connection) -> bool:
+    """Bring a schema-1 database to this version in place (inside the caller's transaction);
+    False when its version is not one this code can migrate."""
+    import json
+
+    version = dict(conn.execute("SELECT key, value FROM meta").fetchall()).get("schema_version")
+    if version == str(SCHEMA_VERSION):
+        return True
+    if version != "1":
+        return False
+    conn.execute("ALTER TABLE affected ADD COLUMN listed TEXT NOT NULL DEFAULT '[]'")
+    keys: dict[str, Any] = {}
+    updates = []
+    for rowid, ecosystem, ranges, versions in conn.execute(
+        "SELECT rowid, ecosystem, ranges, versions FROM affected WHERE versions != '[]'"
+    ):
+        listed = listed_versions(ecosystem, json.loads(ranges), json.loads(versions), keys)
+        updates.append((json.dumps(listed, separators=(",", ":"), ensure_ascii=False), rowid))
+    conn.executemany("UPDATE affected SET listed = ? WHERE rowid = ?", updates)
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+    return True
+

@@ -15,7 +15,7 @@ from typing import Any
 
 from garrison.vulndb.ingest._common import real_time
 from garrison.vulndb.records import NOT_AFFECTED, Advisory, FeedInfo
-from garrison.vulndb.schema import FEED_TABLES
+from garrison.vulndb.schema import FEED_TABLES, listed_versions
 from garrison.vulndb.scoring import score_vector
 from garrison.vulndb.status import utc_now
 
@@ -60,6 +60,7 @@ class Store:
         self._sevs: list[tuple[Any, ...]] = []
         self._affected: list[tuple[Any, ...]] = []
         self._aliases: list[tuple[str, str, str, str]] = []
+        self._keys: dict[str, Any] = {}  # parsed versions per scheme, for ``listed``
 
     def _feed(self, feed: str, label: str) -> FeedCounts:
         counts = self.counts.get(feed)
@@ -126,6 +127,7 @@ class Store:
             counts.affected += 1
             if aff.status == NOT_AFFECTED:
                 counts.not_affected += 1
+            ranges = [r.to_json() for r in aff.ranges]
             self._affected.append(
                 (
                     aff.ecosystem,
@@ -137,8 +139,9 @@ class Store:
                     aff.advisory_url,
                     aff.status,
                     aff.severity,
-                    _dumps([r.to_json() for r in aff.ranges]),
+                    _dumps(ranges),
                     _dumps(aff.versions),
+                    _dumps(listed_versions(aff.ecosystem, ranges, list(aff.versions), self._keys)),
                     _dumps(aff.fixed),
                     _dumps(aff.ecosystem_specific) if aff.ecosystem_specific else "",
                 )
@@ -162,7 +165,7 @@ class Store:
         if self._affected:
             c.executemany(
                 "INSERT INTO affected (ecosystem, package, vuln_id, feed, source, advisory, advisory_url, status, "
-                "severity, ranges, versions, fixed, ecosystem_specific) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "severity, ranges, versions, listed, fixed, ecosystem_specific) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 self._affected,
             )
         if self._aliases:
