@@ -130,31 +130,31 @@ class VulnDB:
             raise DatabaseError(f"query failed ({exc}); {FIX_HINT}", input_name=str(self.path)) from None
 
     def affected_rows(self, ecosystem: str, packages: Sequence[str]) -> list[tuple[Any, ...]]:
-        """Affected entries for ``packages`` in ``ecosystem``: (package, vuln_id, source, advisory,
-        advisory_url, status, severity, data), in insertion order; ``data`` is the JSON text
-        ``[ranges, listed, fixed]`` (one document, so one decode per row; ``listed``: the listed
-        versions the ranges do not cover, see :mod:`garrison.vulndb.schema`)."""
+        """Affected entries for ``packages`` in ``ecosystem``: (package, vuln_id, source,
+        advisory_url, status, severity, ranges, listed, fixed); the last three
+        are JSON text (``listed``: the listed versions the ranges do not cover, see
+        :mod:`garrison.vulndb.schema`). Only the columns matching reads are fetched; rows are in
+        insertion order per package, the order of the ``affected_pkg`` index (no sort step)."""
         out: list[tuple[Any, ...]] = []
         for chunk in _chunks(packages):
             marks = ",".join("?" * len(chunk))
             out.extend(
                 self._query(
-                    "SELECT package, vuln_id, source, advisory, advisory_url, status, severity, "  # noqa: S608 - placeholders only
-                    "'[' || ranges || ',' || listed || ',' || fixed || ']' "
-                    f"FROM affected WHERE ecosystem = ? AND package IN ({marks}) ORDER BY rowid",
+                    "SELECT package, vuln_id, source, advisory_url, status, severity, ranges, listed, fixed "  # noqa: S608 - placeholders
+                    f"FROM affected WHERE ecosystem = ? AND package IN ({marks}) ORDER BY package, rowid",
                     [ecosystem, *chunk],
                 )
             )
         return out
 
     def vulnerability_rows(self, ids: Sequence[str]) -> list[tuple[Any, ...]]:
-        """(id, source, summary, details, published, modified, withdrawn, refs, cwes, url)."""
+        """(id, source, summary, details, published, modified, refs, cwes): what an advisory shows."""
         out: list[tuple[Any, ...]] = []
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
             out.extend(
                 self._query(
-                    "SELECT id, source, summary, details, published, modified, withdrawn, refs, cwes, url "  # noqa: S608 - placeholders only
+                    "SELECT id, source, summary, details, published, modified, refs, cwes "  # noqa: S608 - placeholders only
                     f"FROM vulnerabilities WHERE id IN ({marks}) ORDER BY id, feed",
                     chunk,
                 )

@@ -14,11 +14,16 @@
   preferred sources.
 * Severity: see :mod:`garrison.vulndb.scoring`.
 
-Entries are loaded per (ecosystem, package) in batches (one SQL query and one JSON decode per
-batch), compiled once and cached on the matcher, as are version keys, vulnerability details and
-the evaluation of each (ecosystem, package, version) seen (a bounded memo: images share most
-of their packages); ``Vulnerability`` objects are shared by the matches that refer to the same
-advisory, so treat them as read-only. Only :class:`VulnMatch` objects are built per package.
+Entries are loaded per (ecosystem, package) in batches (one SQL query per batch, only the
+columns matching reads). Their ranges are compiled once per distinct stored JSON text and version
+scheme (the new texts of a batch decoded as one document): distro feeds repeat a few ranges over
+thousands of entries, so the text is the cache key and one package's evaluation decides each
+distinct text once. Candidates are plain tuples until grouped into matches. Version keys,
+vulnerability details and the evaluation of each (ecosystem, package, version) seen are cached
+too (a bounded memo: images share most of their packages); ``Vulnerability`` objects are shared
+by the matches that refer to the same advisory, so treat them as read-only. Alias maps are loaded
+for candidate ids only (an alias's own aliases matter to no output). Only :class:`VulnMatch`
+objects are built per package.
 """
 
 from __future__ import annotations
@@ -60,7 +65,6 @@ _OS_TYPES = frozenset({"deb", "apk", "rpm"})
 _INVALID = object()
 _NO_VERSIONS: frozenset[str] = frozenset()
 _NO_IDS: frozenset[str] = frozenset()
-_NO_RANGES: list[Any] = []  # shared, never mutated
 _STATUSES = {str(s): s for s in VulnStatus}
 
 
@@ -109,27 +113,22 @@ class _Entry:
     package: str
     vuln_id: str
     source: str
-    advisory: str
     url: str
     status: str
     severity: str
-    ranges: list[Any]
+    ranges: str  # the stored JSON text: entries with equal text share one compiled form
     versions: frozenset[str]
-    fixed: tuple[str, ...]
+    fixed: tuple[str, ...]  # read only with ``versions`` (a range hit carries its own fix)
     always: bool  # a distro status with no version bound (open, no-dsa, end-of-life ...)
     not_affected: bool
     os_precedence: int
-    compiled: list[CompiledRange] | None = None  # ranges on version keys, built on first use
     version_keys: set[Any] | bool | None = False  # keys of ``versions``: False = not built yet,
     # None = the scheme's keys are unhashable (compare strings only)
 
 
-@dataclass(slots=True)
-class _Cand:
-    entry: _Entry
-    precedence: int
-    matched_range: str
-    fixed: tuple[str, ...]
+#: a candidate: (entry, source precedence, matched range, fixed versions); a plain tuple, since
+#: evaluation makes one per hit and most become a match as they are
+_Cand = tuple[_Entry, int, str, tuple[str, ...]]
 
 
 _Result = tuple[tuple[_Cand, ...], tuple[tuple[int, str], ...], tuple[str, ...]]
@@ -149,11 +148,14 @@ class _Group:
 class _Keys:
     """Version keys of one scheme, cached (``_INVALID`` remembers versions that do not parse)."""
 
-    __slots__ = ("cache", "scheme")
+    __slots__ = ("cache", "compiled", "scheme")
 
     def __init__(self, scheme: VersionScheme) -> None:
         self.scheme = scheme
         self.cache: dict[str, Any] = {}
+        #: compiled ranges by their stored JSON text (distro feeds repeat the same few ranges
+        #: across thousands of entries: a tenth as many distinct texts as entries)
+        self.compiled: dict[str, list[CompiledRange]] = {}
 
     def key(self, text: str) -> Any:
         k = self.cache.get(text, None)
@@ -230,36 +232,51 @@ class Matcher:
         return cached
 
     def _load_entries(self, need: dict[str, set[str]]) -> None:
+        """Rows become entries as they are: the ranges are compiled once per distinct JSON text
+        and scheme (the texts of a batch decoded as one document), the entries keep the text as
+        the key of their compiled ranges; the listed and fixed versions are decoded only for the
+        rare entries whose ``listed`` is not empty."""
         precedence = OS_SOURCE_PRECEDENCE.get
         for eco, names in need.items():
             found: dict[str, list[_Entry]] = {n: [] for n in names}
             rows = self.db.affected_rows(eco, sorted(names))
-            # one JSON document for the whole batch: a single decoder call instead of one per row
-            datas = json.loads("[" + ",".join(row[7] for row in rows) + "]") if rows else []
-            for row, (ranges, versions, fixed) in zip(rows, datas, strict=True):
-                package, vuln_id, source, advisory, url, status, severity, _data = row
+            keys = self._scheme_keys(eco) if rows else None
+            compiled = keys.compiled if keys is not None else {}
+            pending: dict[str, str] = {}  # ranges text not compiled yet -> where it was seen first
+            for package, vuln_id, source, url, status, severity, ranges, listed, fixed in rows:
                 entries = found.get(package)
                 if entries is None:
                     entries = found[package] = []
-                always = bool(status) and status not in (NOT_AFFECTED, "fixed") and not ranges
                 not_affected = status == NOT_AFFECTED
+                always = ranges == "[]" and bool(status) and not not_affected and status != "fixed"
+                if always or not_affected:
+                    ranges = "[]"  # never compiled
+                elif ranges not in compiled and ranges not in pending:
+                    pending[ranges] = f"{vuln_id} {eco}/{package}"
+                if listed == "[]":
+                    versions, fixed_versions = _NO_VERSIONS, ()
+                else:
+                    versions, fixed_versions = frozenset(json.loads(listed)), tuple(json.loads(fixed))
                 entries.append(
                     _Entry(
                         package,
                         vuln_id,
                         source,
-                        advisory,
                         url,
                         status,
                         severity,
-                        _NO_RANGES if always or not_affected else ranges,  # never compiled
-                        frozenset(versions) if versions else _NO_VERSIONS,
-                        tuple(fixed),
+                        ranges,
+                        versions,
+                        fixed_versions,
                         always,
                         not_affected,
                         precedence(source, _OTHER_OS_SOURCE),
                     )
                 )
+            if pending and keys is not None:
+                texts = list(pending)
+                for text, decoded in zip(texts, json.loads("[" + ",".join(texts) + "]"), strict=True):
+                    compiled[text] = compile_ranges(decoded, keys.key, pending[text])
             for name, entries in found.items():
                 self._entries[(eco, name)] = entries
 
@@ -271,16 +288,16 @@ class Matcher:
                 self._related[vid] = related or _NO_IDS
 
     def _load_vulns(self, ids: AbstractSet[str]) -> None:
-        """Rows of ``ids``, their aliases and related ids, in one batch per table. The alias map
-        of every alias is loaded too (``_vulnerability`` needs it for merged groups), so building
-        the advisories of one scan costs a handful of queries, not a few per advisory."""
+        """Rows of ``ids``, their aliases and related ids, in one batch per table, so building
+        the advisories of one scan costs a handful of queries, not a few per advisory. The alias
+        maps of the aliases themselves are not loaded: only those of candidates and primaries are
+        read (loading them for every alias was a tenth of a cold match)."""
         self._alias_maps(ids)
         wanted: set[str] = set()
         for i in ids:
             wanted.add(i)
             wanted.update(self._aliases.get(i, ()))
             wanted.update(self._related.get(i, ()))
-        self._alias_maps(wanted)
         todo = sorted(i for i in wanted if i not in self._vrows)
         if not todo:
             return
@@ -288,9 +305,9 @@ class Matcher:
         srows: dict[str, list[SeverityRow]] = {}
         rows = self.db.vulnerability_rows(todo)
         # refs and cwes (JSON lists) decoded once per row, in one document for the batch
-        lists = json.loads("[" + ",".join(f"[{r[7]},{r[8]}]" for r in rows) + "]") if rows else []
+        lists = json.loads("[" + ",".join(f"[{r[6]},{r[7]}]" for r in rows) + "]") if rows else []
         for row, (refs, cwes) in zip(rows, lists, strict=True):
-            vrows.setdefault(row[0], []).append((*row[:7], tuple(refs) or (), tuple(cwes) or (), *row[9:]))
+            vrows.setdefault(row[0], []).append((*row[:6], tuple(refs) or (), tuple(cwes) or ()))
         for vuln_id, kind, version, vector, score, source, feed, primary in self.db.severity_rows(todo):
             srows.setdefault(vuln_id, []).append(
                 SeverityRow(kind, version, vector, score, source, _label(feed), bool(primary))
@@ -302,10 +319,11 @@ class Matcher:
     # -- evaluation ------------------------------------------------------------------------
 
     @staticmethod
-    def _compile(entry: _Entry, eco: str, keys: _Keys) -> list[CompiledRange]:
-        compiled = compile_ranges(entry.ranges, keys.key, f"{entry.vuln_id} {eco}/{entry.package}")
-        entry.compiled = compiled
-        entry.ranges = _NO_RANGES  # the decoded JSON lists are garbage-collector work, drop them
+    def _compiled(entry: _Entry, eco: str, keys: _Keys) -> list[CompiledRange]:
+        compiled = keys.compiled.get(entry.ranges)
+        if compiled is None:
+            where = f"{entry.vuln_id} {eco}/{entry.package}"
+            compiled = keys.compiled[entry.ranges] = compile_ranges(json.loads(entry.ranges), keys.key, where)
         return compiled
 
     @staticmethod
@@ -369,11 +387,15 @@ class Matcher:
         memo = self._results
         if len(memo) > _MEMO_MAX:
             memo.clear()
+        entries_of = self._entries
         for pkg, targets, version in plan:
             cands: list[_Cand] = []
             negatives: list[tuple[int, str]] = []
             is_os = pkg.type in _OS_TYPES
-            for eco, name in targets:
+            for target in targets:
+                if not entries_of.get(target):  # most packages are named by no advisory
+                    continue
+                eco, name = target
                 mkey = (eco, name, version, is_os)
                 result = memo.get(mkey)
                 if result is None:
@@ -411,6 +433,8 @@ class Matcher:
         cands: list[_Cand] = []
         negatives: list[tuple[int, str]] = []
         ids: list[str] = []
+        hits: dict[str, Hit | None] = {}  # by ranges text: entries of one package share most ranges
+        compiled_by_text = keys.compiled
         for entry in entries:
             prec = entry.os_precedence if is_os else 0
             if entry.not_affected:
@@ -418,25 +442,31 @@ class Matcher:
                 ids.append(entry.vuln_id)
                 continue
             if entry.always:
-                cands.append(_Cand(entry, prec, "*", ()))
+                cands.append((entry, prec, "*", ()))
                 ids.append(entry.vuln_id)
                 continue
-            hit = None
-            for rng in entry.compiled if entry.compiled is not None else self._compile(entry, eco, keys):
-                simple = rng.simple
-                if simple is not None:
-                    lo, hi, fast = simple
-                    if (lo is None or vkey >= lo) and vkey < hi:
-                        hit = fast
-                        break
-                else:
-                    hit = rng.evaluate(vkey)
-                    if hit is not None:
-                        break
+            text = entry.ranges
+            if text in hits:
+                hit = hits[text]
+            else:
+                hit = None
+                compiled = compiled_by_text.get(text)
+                for rng in compiled if compiled is not None else self._compiled(entry, eco, keys):
+                    simple = rng.simple
+                    if simple is not None:
+                        lo, hi, fast = simple
+                        if (lo is None or vkey >= lo) and vkey < hi:
+                            hit = fast
+                            break
+                    else:
+                        hit = rng.evaluate(vkey)
+                        if hit is not None:
+                            break
+                hits[text] = hit
             if hit is None and entry.versions:
                 hit = self._listed(entry, keys, version, vkey)
             if hit is not None:
-                cands.append(_Cand(entry, prec, hit.matched_range, (hit.fixed,) if hit.fixed else ()))
+                cands.append((entry, prec, hit.matched_range, (hit.fixed,) if hit.fixed else ()))
                 ids.append(entry.vuln_id)
         if not cands and not negatives:
             return _NOTHING
@@ -453,15 +483,16 @@ class Matcher:
     ) -> list[VulnMatch]:
         if len(cands) == 1 and not negatives:
             cand = cands[0]
-            return [self._build(pkg, version, _Group(set(), cand, list(cand.fixed)))]
+            return [self._build(pkg, version, cand, cand[3], None)]
         if len(cands) > 1:
-            cands.sort(key=lambda c: (c.precedence, _id_rank(c.entry.vuln_id), c.entry.vuln_id))
+            cands.sort(key=lambda c: (c[1], _id_rank(c[0].vuln_id), c[0].vuln_id))
         negs = [(prec, self._ids_of(vid)) for prec, vid in negatives]
         groups: list[_Group] = []
         index: dict[str, _Group] = {}
         for cand in cands:
-            cids = self._ids_of(cand.entry.vuln_id)
-            if negs and any(prec <= cand.precedence and not nids.isdisjoint(cids) for prec, nids in negs):
+            entry, precedence, _range, fixed = cand
+            cids = self._ids_of(entry.vuln_id)
+            if negs and any(prec <= precedence and not nids.isdisjoint(cids) for prec, nids in negs):
                 continue
             group = None
             for i in cids:
@@ -469,7 +500,7 @@ class Matcher:
                 if group is not None:
                     break
             if group is None:
-                group = _Group(set(cids), cand, list(cand.fixed))
+                group = _Group(set(cids), cand, list(fixed))
                 groups.append(group)
                 for i in cids:
                     index[i] = group
@@ -479,27 +510,29 @@ class Matcher:
                 group.merged = True
                 for i in cids:
                     index.setdefault(i, group)
-            if cand.entry.source == group.primary.entry.source or not group.fixed:
-                group.fixed.extend(f for f in cand.fixed if f not in group.fixed)
-        return [self._build(pkg, version, g) for g in groups]
+            if entry.source == group.primary[0].source or not group.fixed:
+                group.fixed.extend(f for f in fixed if f not in group.fixed)
+        return [
+            self._build(pkg, version, g.primary, g.fixed, frozenset(g.ids) if g.merged else None) for g in groups
+        ]
 
-    def _build(self, pkg: Package, version: str, group: _Group) -> VulnMatch:
-        entry = group.primary.entry
-        ids = frozenset(group.ids) if group.merged else None
+    def _build(
+        self, pkg: Package, version: str, cand: _Cand, fixed: Sequence[str], ids: frozenset[str] | None
+    ) -> VulnMatch:
+        entry = cand[0]
         vuln = self._vulnerability(entry.vuln_id, ids, entry.source, entry.severity)
-        if entry.status in _STATUSES:
-            status = _STATUSES[entry.status]
-            if status is VulnStatus.FIXED and not group.fixed:
-                status = VulnStatus.AFFECTED
-        else:
-            status = VulnStatus.FIXED if group.fixed else VulnStatus.AFFECTED
+        status = _STATUSES.get(entry.status)
+        if status is None:
+            status = VulnStatus.FIXED if fixed else VulnStatus.AFFECTED
+        elif status is VulnStatus.FIXED and not fixed:
+            status = VulnStatus.AFFECTED
         return VulnMatch(
             vulnerability=vuln,
             package=pkg,
             installed_version=version,
-            fixed_versions=tuple(group.fixed),
+            fixed_versions=tuple(fixed),
             status=status,
-            matched_range=group.primary.matched_range,
+            matched_range=cand[2],
             data_source=entry.source,
             data_source_url=entry.url or (vuln.references[0] if vuln.references else ""),
             matched_by=entry.package,
@@ -517,40 +550,51 @@ class Matcher:
         if vuln is not None:
             return vuln
         ids = merged_ids if merged_ids is not None else self._ids_of(primary)
-        if any(i not in self._vrows or i not in self._related for i in ids):
+        vrows = self._vrows
+        if primary not in self._related or not vrows.keys() >= ids:  # only the primary's links are read
             self._load_vulns(set(ids))
         related = self._related.get(primary, _NO_IDS) - ids
-        if any(i not in self._vrows for i in related):
+        if related and not vrows.keys() >= related:
             self._load_vulns(related)
         linked = sorted(related)
-        own = sorted(self._vrows.get(primary, ()), key=lambda r: r[1] != source)
-        others = [r for i in sorted(ids - {primary}) for r in self._vrows.get(i, ())]
-        others.sort(key=lambda r: r[1] != "nvd")
+        own = list(vrows.get(primary, ()))
+        if len(own) > 1:
+            own.sort(key=lambda r: r[1] != source)
+        rest = sorted(ids - {primary})
+        others = [r for i in rest for r in vrows.get(i, ())]
+        if len(others) > 1:
+            others.sort(key=lambda r: r[1] != "nvd")
         rows = own + others
-
-        def first(index: int) -> str:
-            return next((str(r[index]) for r in rows if r[index]), "")
-
-        refs: list[str] = []
-        cwes: list[str] = []
-        for r in own or others:
-            refs.extend(u for u in r[7] if u not in refs)
-        for r in rows + [r for i in linked for r in self._vrows.get(i, ())]:
-            cwes.extend(c for c in r[8] if c not in cwes)
-        sev_rows = [s for i in [primary, *sorted(ids - {primary}), *linked] for s in self._srows.get(i, ())]
+        # the first non-empty summary, details, published, modified of the rows, in one pass
+        text = ["", "", "", "", "", ""]
+        todo = {2, 3, 4, 5}
+        for r in rows:
+            for index in tuple(todo):
+                if r[index]:
+                    text[index] = str(r[index])
+                    todo.discard(index)
+            if not todo:
+                break
+        refs = list(dict.fromkeys(u for r in own or others for u in r[6]))
+        cwes = list(dict.fromkeys(c for r in rows for c in r[7]))
+        for i in linked:
+            for r in vrows.get(i, ()):
+                cwes.extend(c for c in r[7] if c not in cwes)
+        srows = self._srows
+        sev_rows = [s for i in (primary, *rest, *linked) for s in srows.get(i, ())]
         severity, sev_source = choose(sev_rows, source, vendor_word)
         vuln = Vulnerability(
             id=primary,
             aliases=tuple(sorted((ids | related) - {primary})),
-            summary=first(2),
-            details=first(3),
+            summary=text[2],
+            details=text[3],
             severity=severity,
             severity_source=sev_source,
             cvss=cvss_records(sev_rows),
             references=tuple(refs),
             cwes=tuple(cwes),
-            published=first(4),
-            modified=first(5),
+            published=text[4],
+            modified=text[5],
         )
         self._vulns[cache_key] = vuln
         return vuln
