@@ -12,12 +12,15 @@ path and what the sensors add to it). Per rate (500/1000/2000 exec/s by default)
                of storm, as a percentage of one core
   rss_mb       the sensor's peak RSS (VmHWM) at the end of the phase (goal < 150 MB)
 
-Then the overhead on an exec-heavy workload: N back-to-back execs (no pacing) of ``/bin/true``
+Every sensor set given with ``--sets`` is measured in turn (default: the default set without audit,
+and with it). Then the overhead on an exec-heavy workload: N back-to-back execs (no pacing) of ``/bin/true``
 without the sensor and with it, interleaved, best of ``--repeat``: wall time, and the workload's
 own CPU time (wait4 rusage of the generator and its children), which is what the sensor's kernel
-hooks add to every exec and is not disturbed by other load on the machine; goal < 5 %.
+hooks add to every exec and is not disturbed by other load on the machine; goal < 5 %. And the
+throughput loss of nginx (one worker, a static page) under ``wrk -t1 -c16``, without and with the
+sensor, best of ``--repeat``; goal < 3 %.
 
-    .venv/bin/python benchmarks/sensor_bench.py [--rates 500,1000,2000] [--seconds 5] [--json OUT]
+    .venv/bin/python benchmarks/sensor_bench.py [--sets 'proc,tracefs;proc,audit,tracefs'] [--rates 500,1000,2000] [--json OUT]
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -98,24 +102,59 @@ def stop_sensor(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=60)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rates", default="500,1000,2000")
-    ap.add_argument("--seconds", type=float, default=5.0)
-    ap.add_argument("--sensors", default="proc,audit,tracefs")
-    ap.add_argument("--execs", type=int, default=3000, help="execs in the overhead workload")
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "sensor.json")
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        raise SystemExit("the sensor benchmark needs root")
-    _, tiny = storm_tools()
-    tmp = Path(tempfile.mkdtemp(prefix="garrison-sensor-bench-"))
-    status = tmp / "status.json"
-    results: dict[str, Any] = {"sensors": args.sensors, "cores": os.cpu_count(), "rates": []}
+NGINX_CONF = """
+user root;
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log;
+daemon off;
+events {{ worker_connections 256; }}
+http {{
+  access_log off;
+  server {{ listen 127.0.0.1:{port}; root {root}; location / {{ }} }}
+}}
+"""
 
+
+def wrk_rps(url: str, seconds: float) -> float:
+    out = subprocess.run(
+        ["wrk", "-t1", "-c16", f"-d{seconds:g}s", url], check=True, capture_output=True, text=True
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("Requests/sec:"))
+    return float(line.split()[1])
+
+
+def start_nginx(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    import socket
+
+    root = tmp / "www"
+    root.mkdir(exist_ok=True)
+    (root / "index.html").write_text("<p>ok</p>\n" * 20)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = tmp / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(root=root, port=port))
+    proc = subprocess.Popen(
+        ["nginx", "-e", str(tmp / "error.log"), "-c", str(conf), "-p", str(tmp)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    for _ in range(100):
+        if subprocess.run(["curl", "-sf", "-o", "/dev/null", url], check=False).returncode == 0:
+            return proc, url
+        time.sleep(0.1)
+    proc.terminate()  # a graceful stop takes the worker down with the master
+    proc.wait()
+    raise SystemExit("nginx did not start")
+
+
+def bench_set(sensors: str, args: argparse.Namespace, tmp: Path, tiny: str, url: str | None) -> dict[str, Any]:
+    status = tmp / "status.json"
+    results: dict[str, Any] = {"sensors": sensors, "rates": []}
     cmd = [sys.executable, "-m", "garrison.cli.main", "sensor", "run", "--output", "/dev/null",
-           "--sensors", args.sensors, "--status-file", str(status)]  # fmt: skip
+           "--sensors", sensors, "--status-file", str(status), "--audit-lock-wait", "300"]  # fmt: skip
     sensor = start_sensor(cmd, status)
     try:
         idle_cpu0 = cpu_seconds(sensor.pid)
@@ -138,20 +177,26 @@ def main() -> None:
                 "received": {n: after[n]["received"] - before[n]["received"] for n in after},
             }
             results["rates"].append(row)
-            print(json.dumps(row), flush=True)
+            print(json.dumps({"sensors": sensors, **row}), flush=True)
         results["rss_mb"] = round(peak_rss_mb(sensor.pid), 1)
     finally:
         stop_sensor(sensor)
 
-    # overhead on an exec-heavy workload: runs without and with the sensor, interleaved so that
-    # other load on the machine hits both alike; best of --repeat of each
+    # overhead: runs without and with the sensor, interleaved so that other load on the machine
+    # hits both alike; best of --repeat of each
     without: list[tuple[float, float]] = []
     with_: list[tuple[float, float]] = []
+    rps_without: list[float] = []
+    rps_with: list[float] = []
     for _ in range(args.repeat):
         without.append(timed_execs(args.execs, "/bin/true"))
+        if url is not None:
+            rps_without.append(wrk_rps(url, args.wrk_seconds))
         sensor = start_sensor(cmd, status)
         try:
             with_.append(timed_execs(args.execs, "/bin/true"))
+            if url is not None:
+                rps_with.append(wrk_rps(url, args.wrk_seconds))
         finally:
             stop_sensor(sensor)
     base_wall, base_cpu = min(w for w, _ in without), min(c for _, c in without)
@@ -166,7 +211,49 @@ def main() -> None:
         "with_cpu_s": round(sens_cpu, 3),
         "workload_cpu_overhead_pct": round((sens_cpu / base_cpu - 1) * 100, 1),
     }
-    print(json.dumps(results["exec_overhead"]))
+    if url is not None:
+        best_without, best_with = max(rps_without), max(rps_with)
+        results["nginx_overhead"] = {
+            "tool": "wrk -t1 -c16",
+            "seconds": args.wrk_seconds,
+            "rps_without": round(best_without),
+            "rps_with": round(best_with),
+            "throughput_loss_pct": round((1 - best_with / best_without) * 100, 1),
+        }
+    print(json.dumps({"sensors": sensors, **{k: v for k, v in results.items() if "overhead" in k}}), flush=True)
+    return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rates", default="500,1000,2000")
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument(
+        "--sets",
+        default="proc,tracefs,bpftrace;proc,audit,tracefs,bpftrace",
+        help="sensor sets to compare, ';'-separated (each a --sensors value)",
+    )
+    ap.add_argument("--execs", type=int, default=3000, help="execs in the overhead workload")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--wrk-seconds", type=float, default=5.0)
+    ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "sensor.json")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("the sensor benchmark needs root")
+    _, tiny = storm_tools()
+    tmp = Path(tempfile.mkdtemp(prefix="garrison-sensor-bench-"))
+    nginx, url = (None, None)
+    if shutil.which("nginx") and shutil.which("wrk"):
+        nginx, url = start_nginx(tmp)
+    else:
+        print("nginx or wrk missing (make deps): no HTTP overhead figures", file=sys.stderr)
+    try:
+        sets = [bench_set(s.strip(), args, tmp, tiny, url) for s in args.sets.split(";") if s.strip()]
+    finally:
+        if nginx is not None:
+            nginx.terminate()
+            nginx.wait()
+    results = {"cores": os.cpu_count(), "sets": sets}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.json}")

@@ -17,6 +17,8 @@ from tests._containers import Containers, RunningContainer, running_containers
 
 from garrison.core.errors import ConfigError
 from garrison.model.runtime import Alert, Container, Event, EventKind, Priority, Process
+from garrison.network.dataplane.nft import Nft
+from garrison.network.dataplane.quarantine import quarantined
 from garrison.runtime.containers import ContainerResolver
 from garrison.runtime.response import (
     QUARANTINE_TABLE,
@@ -61,9 +63,29 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+    except OSError:
+        return []
+
+
 def test_kill_process_in_container(containers: Containers) -> None:
-    c = containers.run("busybox", "sh", "-c", "sleep 300 & wait")
-    victim = next(p for p in c.pids() if p != c.pid)
+    # The container's init must not depend on the victim: with ``sh -c "sleep 300 & wait"`` the
+    # shell's ``wait`` returns as soon as the sleep is killed and the container exits, so whether
+    # its init was still alive at the last assertion was a race the test lost under load. Here
+    # init loops on its own and the victim is a separately exec'd process, found by its argv
+    # (``podman top`` may run before it exists).
+    c = containers.run("busybox", "sh", "-c", "while :; do sleep 1; done")
+    c.exec("sleep", "301", detach=True)
+    deadline = time.monotonic() + 20
+    victims: list[int] = []
+    while not victims:
+        assert time.monotonic() < deadline, "the exec'd victim never appeared in the container"
+        victims = [p for p in c.pids() if _cmdline(p) == ["sleep", "301"]]
+        if not victims:
+            time.sleep(0.1)
+    victim = victims[0]
     responder = Responder(_policy(Action.KILL))
     alert = _alert(victim)
     events = responder.handle(alert)
@@ -129,6 +151,7 @@ def test_quarantine_blocks_tcp_to_container_and_release_restores(containers: Con
     assert events[0].args["result"] == "ok", events[0].args
     assert events[0].args["target"] == c.id[:12]
     assert not _connect(ip, 8080), "quarantined container still accepts TCP connections"
+    assert ip in quarantined(Nft()), "the host side did not go through the network dataplane's quarantine set"
     # outbound from the container is cut too (the host's address on the podman bridge)
     out = c.exec(
         "python3",
@@ -145,7 +168,12 @@ def test_quarantine_blocks_tcp_to_container_and_release_restores(containers: Con
     assert not _connect(ip, 8080), "host-side quarantine rules do not hold"
     assert responder.release(c.id[:12]) == "ok"
     _wait_listening(ip, 8080, timeout=5)
-    assert QUARANTINE_TABLE not in subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+    # the host table is the dataplane's (shared with `garrison policy`): only our address leaves it
+    assert ip not in quarantined(Nft())
+    netns_tables = subprocess.run(
+        ["nsenter", f"--net=/proc/{c.pid}/ns/net", "nft", "list", "tables"], capture_output=True, text=True
+    ).stdout
+    assert QUARANTINE_TABLE not in netns_tables
 
 
 def test_quarantine_refuses_host_network(containers: Containers) -> None:

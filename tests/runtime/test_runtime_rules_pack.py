@@ -137,7 +137,7 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     ),
     "Garrison Packet Socket on Host": (
         {"evt_type": "socket", "name": "sniffer", "evt_args": {"domain": "AF_PACKET", "type": "SOCK_RAW"}},
-        {"evt_type": "socket", "name": "dhclient", "evt_args": {"domain": "AF_PACKET", "type": "SOCK_RAW"}},
+        {"evt_type": "socket", "name": "ip", "evt_args": {"domain": 16, "type": 3}},  # netlink is SOCK_RAW too
     ),
     "Garrison Credential File Read": (
         {"evt_type": "openat", "name": "python3", "file": "/etc/shadow", "flags": R},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tests.runtime._sensorkit import Collector, require_root
 
-from garrison.runtime.sensors.bpftrace import SEP, BpftraceSensor, build_script, parse_record
+from garrison.runtime.containers import cgroup2_mount
+from garrison.runtime.sensors.bpftrace import SEP, BpftraceSensor, build_script, complete, parse_record
 
 
 def test_file_syscalls_with_paths(tmp_path: Path) -> None:
@@ -30,15 +32,29 @@ def test_file_syscalls_with_paths(tmp_path: Path) -> None:
             subprocess.run(["sh", "-c", action], check=True)
             if got.wait_for(lambda e: e.type == "symlinkat", timeout=2):
                 break
+        subprocess.run(["rm", "-f", f"{tmp_path}/hard"], check=True)
+        got.wait_for(lambda e: e.type == "unlinkat" and e.fd is not None and e.fd.name.endswith("/hard"), timeout=3)
     finally:
         sensor.stop()
     by_type = {e.type: e for e in got.snapshot()}
     opened = by_type["openat"]
     assert opened.fd is not None and opened.fd.name == str(tmp_path / "f") and opened.args["flags"] & 3 == 1
     assert opened.proc.name == "sh" and opened.proc.pid > 0
-    assert by_type["linkat"].args == {"target": str(tmp_path / "f"), "linkpath": str(tmp_path / "hard")}
+    assert opened.fd.num >= 0 and opened.res == opened.fd.num  # reported at exit, with the result
+    removed = [e for e in got.snapshot() if e.type == "unlinkat" and e.fd is not None and e.fd.name.endswith("/hard")]
+    assert removed and removed[0].args["name"] == str(tmp_path / "hard")
+    linked = by_type["linkat"].args
+    assert linked["target"] == str(tmp_path / "f") and linked["linkpath"] == str(tmp_path / "hard")
+    assert linked["cgroup_id"] == os.stat(_own_cgroup()).st_ino  # the kernel's cgroup id, for attribution
     assert by_type["symlinkat"].args["linkpath"] == str(tmp_path / "soft")
     assert sensor.stats().errors == 0
+
+
+def _own_cgroup() -> str:
+    mount = cgroup2_mount()
+    assert mount is not None
+    rel = next(line[3:] for line in Path("/proc/self/cgroup").read_text().splitlines() if line.startswith("0::"))
+    return str(mount) + (rel if rel != "/" else "")
 
 
 def test_script_only_for_needed_types() -> None:
@@ -51,6 +67,10 @@ def test_parse_records() -> None:
     line = json.dumps({"type": "printf", "data": SEP.join(["openat", "7", "7", "cat", "/etc/shadow", "0", "0"]) + "\n"})
     event, lost = parse_record(line, 1.0)
     assert event is not None and lost == 0 and event.fd is not None and event.fd.name == "/etc/shadow"
+    done, _ = parse_record(json.dumps({"type": "printf", "data": SEP.join(["openat_exit", "7", "7", "3"])}), 2.0)
+    assert done is not None and done.type == "openat_exit" and done.res == 3
+    joined = complete(event, done.res, done.time)
+    assert joined.fd is not None and joined.fd.num == 3 and joined.res == 3 and joined.time == 2.0
     assert parse_record(json.dumps({"type": "lost_events", "data": {"events": 12}}), 1.0) == (None, 12)
 
 

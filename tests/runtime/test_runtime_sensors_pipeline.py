@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from tests.runtime._sensorkit import Collector, require_root
@@ -101,7 +102,7 @@ def test_pipeline_with_the_rule_engine(tmp_path: Path) -> None:
     got: list[Alert] = []
 
     class ListSink(AlertSink):
-        def write(self, alert: Alert) -> None:
+        def write(self, alert: Alert, responses: Sequence[Event] = ()) -> None:
             got.append(alert)
 
     sink = ListSink(tmp_path / "unused.jsonl")
@@ -141,6 +142,9 @@ def test_selection_and_unavailable_sensors_are_explained() -> None:
     names = {s.name for s in chosen}
     assert {"proc", "tracefs"} <= names
     assert "bpftrace" in skipped and "openat" in skipped["bpftrace"]  # the rules need no string syscalls
+    assert "audit" in skipped and "opt-in" in skipped["audit"]  # the default set leaves audit out (overhead)
+    with_audit, _ = build_sensors(None, event_types={"ptrace"}, with_audit=True)
+    assert "audit" in {s.name for s in with_audit}
 
 
 def _garrison(*args: str) -> subprocess.CompletedProcess[str]:

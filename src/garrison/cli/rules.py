@@ -5,9 +5,10 @@ as ``file:line:col: rule 'NAME': message [CODE]``; exit 0 when the files load, 1
 ``list`` shows the rules a set of files yields (default: our pack) with priority, MITRE tags, the
 event types each rule is indexed under and whether it is active.
 
-Extension point: ``garrison rules test`` (declarative rule tests against the live sensor) is added
-to :data:`app` as another ``@app.command("test")`` by the rule-test runner; it should reuse
-:func:`resolve_paths` so all three commands agree on the default rule set.
+``test`` runs declarative rule-test suites against the live sensor (format: docs/runtime.md and
+``runtime/rules/suite.schema.json``): exit 0 when every case passes, 1 when one fails, 2 on an
+error (bad suite, sensor that cannot start). Its default rules are Falco's stable rules plus our
+pack, as the sensor would run them on a node.
 """
 
 from __future__ import annotations
@@ -135,3 +136,63 @@ def list_(
         types = ",".join(row["evttypes"]) if row["evttypes"] is not None else "(any)"
         table.add_row(row["rule"], row["priority"], " ".join(row["mitre"]), types, row["status"])
     Console(highlight=False, width=200).print(table)
+
+
+@app.command("test")
+def test(
+    suites: Annotated[list[Path], typer.Argument(help="Suite files (YAML), run in order.")],
+    rules: Annotated[
+        list[Path] | None,
+        typer.Option("--rules", "-r", help="Rules file or directory (repeat; default: Falco stable + Garrison pack)."),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or junit.")] = "table",
+    sensors: Annotated[str, typer.Option("--sensors", help="auto, or a comma list of sensors.")] = "auto",
+    image: Annotated[
+        list[str] | None, typer.Option("--image", help="Image alias override KEY=REFERENCE (repeat).")
+    ] = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--case", "-k", help="Run only cases whose name contains this.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the report here instead of stdout.")
+    ] = None,
+) -> None:
+    """Run rule-test suites against the live sensor: exit 0 all pass, 1 a case failed, 2 error."""
+    from garrison.runtime.rules import falco_and_pack, load_rules
+    from garrison.runtime.ruletest import RuleTestRunner, load_suite
+    from garrison.runtime.ruletest.report import RENDERERS
+    from garrison.runtime.sensors import build_sensors, parse_selection
+
+    if fmt not in RENDERERS:
+        raise ConfigError(f"unknown format {fmt!r}; use table, json or junit", input_name="--format")
+    images: dict[str, str] = {}
+    for item in image or []:
+        key, sep, ref = item.partition("=")
+        if not sep or not key or not ref:
+            raise ConfigError(f"expected KEY=REFERENCE, got {item!r}", input_name="--image")
+        images[key] = ref
+    loaded = [load_suite(p, images) for p in suites]
+    for suite in loaded:
+        if only:
+            suite.cases = [c for c in suite.cases if any(k in c.name for k in only)]
+    if not any(s.cases for s in loaded):
+        raise ConfigError("no case to run", input_name=", ".join(map(str, suites)))
+    paths = resolve_paths(rules) if rules else falco_and_pack()
+    ruleset = load_rules(paths)
+    # another sensor on the machine may hold the audit daemon role for a while: wait for it
+    # auto includes audit here: complete exec records (argv) even for test commands that exit at once
+    chosen, skipped = build_sensors(
+        parse_selection(sensors), event_types=ruleset.event_types(), lock_timeout=300.0, with_audit=True
+    )
+    if not chosen:
+        raise ConfigError("no sensor can run here: " + "; ".join(skipped.values()), input_name="--sensors")
+    results = RuleTestRunner(ruleset, chosen).run(loaded)
+    text = RENDERERS[fmt](results)
+    if output is not None:
+        try:
+            output.write_text(text)
+        except OSError as e:
+            raise ConfigError(f"cannot write: {e.strerror}", input_name=str(output)) from e
+    else:
+        sys.stdout.write(text)
+    raise typer.Exit(0 if all(r.passed for r in results) else 1)

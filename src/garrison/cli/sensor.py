@@ -1,8 +1,10 @@
 """``garrison sensor run|list|status``: the runtime sensor on this node.
 
-``run`` loads rules (default: our rule pack), starts the selected sensors (``auto`` = every one
-that can run here; the others are listed with the reason), writes one JSON object per alert to
-``--output`` (flushed per alert) and a status file with every sensor's counters once a second,
+``run`` loads rules (default: our rule pack; ``--with-falco`` puts Falco's stable rules first),
+starts the selected sensors (``auto`` = every one that can run here except audit, which is
+opt-in for its overhead; the others are listed with the reason), carries out a ``--response`` policy on each alert (kill, pause, quarantine; deny-exec
+through the fanotify exec-permission gate on container roots), writes one JSON object per alert
+to ``--output`` (flushed per alert, with ``actions`` taken and ``responses`` attempted) and a status file with every sensor's counters once a second,
 and runs until SIGTERM/SIGINT or ``--duration``. Logs are JSON lines on stderr. A sensor that
 was asked for by name and cannot start is an error (exit 2) whose message names it and the fix.
 """
@@ -81,7 +83,12 @@ def run(
     ] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="Alert file (JSON lines, appended); - = stdout.")] = "-",
     sensors: Annotated[
-        str, typer.Option("--sensors", help="auto, or a comma list of proc,audit,fanotify,tracefs,bpftrace.")
+        str,
+        typer.Option(
+            "--sensors",
+            help="auto (all that can run here but audit, which is opt-in), or a comma list of "
+            "proc,audit,fanotify,tracefs,bpftrace.",
+        ),
     ] = "auto",
     min_priority: Annotated[str, typer.Option("--min-priority", help="Lowest rule priority to load.")] = "debug",
     fmt: Annotated[str, typer.Option("--format", "-f", help="Alert format (json).")] = "json",
@@ -100,12 +107,27 @@ def run(
     decision_timeout_ms: Annotated[
         int, typer.Option("--decision-timeout-ms", help="Allow an exec when no decision is made in time.")
     ] = 1000,
+    response: Annotated[
+        Path | None,
+        typer.Option(
+            "--response",
+            help="Response policy (YAML): per rule/tag/priority, alert, kill, deny-exec, pause or quarantine; "
+            "every action is recorded on the alert line.",
+        ),
+    ] = None,
+    audit_lock_wait: Annotated[
+        float,
+        typer.Option("--audit-lock-wait", help="Seconds to wait while another sensor is the audit daemon."),
+    ] = 0.0,
+    with_falco: Annotated[
+        bool, typer.Option("--with-falco", help="Load Falco's stable rules before the rules (default: our pack only).")
+    ] = False,
     status_file: StatusOpt = DEFAULT_STATUS,
 ) -> None:
     """Watch this node until SIGTERM/SIGINT; append one JSON object per alert to --output."""
     from garrison.model.runtime import Priority
     from garrison.runtime.pipeline import AlertSink, Pipeline
-    from garrison.runtime.rules import default_pack, load_rules
+    from garrison.runtime.rules import FALCO_STABLE, default_pack, load_rules
     from garrison.runtime.sensors import build_sensors, parse_selection
 
     _check_format(fmt, ("json",))
@@ -116,6 +138,8 @@ def run(
     except KeyError:
         raise ConfigError(f"unknown priority {min_priority!r}", input_name="--min-priority") from None
     paths = list(rules) if rules else default_pack()
+    if with_falco:
+        paths = [FALCO_STABLE, *paths]
     for p in paths:
         if not p.is_file():
             raise NotFoundError("rules file not found", input_name=str(p))
@@ -125,16 +149,22 @@ def run(
     for warning in getattr(ruleset, "warnings", [])[:20]:
         log.info("rules: %s", warning)
     selection = parse_selection(sensors)
-    options: dict[str, Any] = {"event_types": ruleset.event_types()}
+    options: dict[str, Any] = {"event_types": ruleset.event_types(), "lock_timeout": max(audit_lock_wait, 0.0)}
     if fanotify_path:
         options["paths"] = fanotify_path
     if decision_timeout_ms <= 0:
         raise ConfigError("must be > 0", input_name="--decision-timeout-ms")
     denials: list[Any] = []
-    if protect:
+    responder = _policy_responder(response) if response is not None else None
+    deny_exec = responder is not None and _has_deny_exec(responder)
+    if protect or deny_exec:
         if selection is not None and "fanotify" not in selection:
-            raise ConfigError("--protect needs the fanotify sensor", input_name="--sensors")
-        options["decide"] = _drift_guard(denials)
+            flag = "--protect" if protect else "a deny-exec response"
+            raise ConfigError(f"{flag} needs the fanotify sensor", input_name="--sensors")
+        if responder is None:
+            options["decide"] = _drift_guard(denials)
+        else:
+            options["decide"] = _exec_gate(responder, ruleset, denials, drift=protect)
         options["timeout_ms"] = decision_timeout_ms
         options["events"] = ("open_exec_perm",)
         if not fanotify_path:
@@ -144,7 +174,7 @@ def run(
         log.info("sensor %s not started: %s", name, why)
     if not chosen:
         raise GarrisonError("no sensor can run here: " + "; ".join(skipped.values()))
-    responders = _responders()
+    responders = [responder] if responder is not None else _responders()
     if output == "-":
         sink = AlertSink(sys.stdout)
     else:
@@ -153,7 +183,7 @@ def run(
             raise NotFoundError("directory does not exist", input_name=str(out.parent))
         sink = AlertSink(out)
     hook = None
-    if protect:
+    if protect or deny_exec:
         fan = next((s for s in chosen if s.name == "fanotify"), None)
         add_mark = getattr(fan, "add_mark", None)
         if add_mark is not None:
@@ -226,6 +256,44 @@ def _drift_guard(sinks: list[Any]) -> Any:
         sinks[0].write(alert)
 
     return DriftGuard(container_of=resolver.resolve, on_decision=on_decision).decide
+
+
+def _policy_responder(path: Path) -> Any:
+    """The responder carrying out ``--response``; every action it takes is logged as an event."""
+    from garrison.runtime.response import Responder, load_policy
+
+    if not path.is_file():
+        raise NotFoundError("response policy not found", input_name=str(path))
+    log = logging.getLogger("garrison.sensor")
+
+    def record(event: Any) -> None:
+        from garrison.runtime.pipeline import response_record
+
+        rec = response_record(event) | {"rule": event.args.get("rule", ""), "container": event.container.id}
+        log.info("response: %s", json.dumps(rec, default=str))
+
+    return Responder(load_policy(path), sink=record)
+
+
+def _has_deny_exec(responder: Any) -> bool:
+    from garrison.runtime.response import Action
+
+    policy = responder.policy
+    return any(Action.DENY_EXEC in r.actions for r in policy.rules) or Action.DENY_EXEC in policy.default
+
+
+def _exec_gate(responder: Any, ruleset: Any, sinks: list[Any], *, drift: bool) -> Any:
+    """The fanotify decision hook of a response policy with ``deny-exec`` (and of ``--protect``):
+    rules mapped to deny-exec are evaluated on the exec about to happen; denials are alert lines."""
+    from garrison.runtime.drift import DriftGuard
+    from garrison.runtime.response import ExecGate
+
+    def on_deny(alert: Any, record: Any) -> None:
+        if sinks:
+            sinks[0].write(alert, [record])
+
+    guard = DriftGuard(container_of=responder.resolver.resolve) if drift else None
+    return ExecGate(responder, drift=guard, ruleset=ruleset, as_exec=True, on_deny=on_deny)
 
 
 def _responders() -> list[Any]:

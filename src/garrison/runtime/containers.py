@@ -34,10 +34,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -280,6 +282,59 @@ class _Entry:
     cgroup: CgroupMatch | None
 
 
+def live_pid(container: Container, pid: int, *, oldest: bool = False) -> int:
+    """``pid`` while it lives, else a live process of the same container (``pid`` if none is found);
+    with ``oldest``, the container's longest-running process (its init, most likely: what a
+    container-wide action should act through, not a process that may exit the next moment).
+
+    The fallback scans ``/proc/*/cgroup`` for the container's full id: a response is rare, and a
+    scan of a node's processes takes milliseconds.
+    """
+    full_id = container.full_id
+    if container.is_host or len(full_id) < 12:
+        return pid
+
+    def usable(candidate: int) -> bool:
+        try:
+            with open(f"/proc/{candidate}/cgroup") as fh:
+                if full_id not in fh.read():
+                    return False
+            os.stat(f"/proc/{candidate}/ns/net")  # not a zombie on its way out
+            return True
+        except OSError:
+            return False
+
+    if not oldest and usable(pid):
+        return pid
+    best, best_start = pid, float("inf")
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and usable(int(entry.name)):
+            if not oldest:
+                return int(entry.name)
+            try:
+                with open(f"/proc/{entry.name}/stat") as fh:
+                    start = int(fh.read().rsplit(")", 1)[1].split()[19])
+            except (OSError, IndexError, ValueError):
+                continue
+            if start < best_start:
+                best, best_start = int(entry.name), start
+    return best
+
+
+def cgroup2_mount() -> Path | None:
+    """Where the cgroup v2 (unified) hierarchy is mounted: ``/sys/fs/cgroup`` on pure v2 systems,
+    ``/sys/fs/cgroup/unified`` in hybrid mode."""
+    try:
+        with open("/proc/self/mounts") as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) > 2 and parts[2] == "cgroup2":
+                    return Path(parts[1])
+    except OSError:
+        pass
+    return None
+
+
 class ContainerResolver:
     """``resolve(pid) -> Container``, cached by cgroup; thread-safe."""
 
@@ -297,6 +352,8 @@ class ContainerResolver:
         self._by_id: dict[str, Container] = {}
         self._lock = threading.Lock()
         self.stats = ResolverStats()
+        self._cgroup_paths: dict[int, str] = {}
+        self._scanned = 0.0
 
     def cgroup_text(self, pid: int) -> str:
         """Raw ``/proc/PID/cgroup``; raises ``OSError`` when the process is gone."""
@@ -325,6 +382,36 @@ class ContainerResolver:
     def resolve_cgroup(self, text: str) -> Container:
         """The container a ``/proc/PID/cgroup`` text belongs to (for sensors that carry the cgroup)."""
         return self._entry(text).container
+
+    def resolve_cgroup_id(self, cgroup_id: int) -> Container | None:
+        """The container of a cgroup v2 id (what BPF's ``cgroup`` builtin reports: the inode of the
+        cgroup's directory), or ``None`` when no such cgroup exists (any more). Sensors that carry
+        the id attribute events of processes that are gone before anyone reads ``/proc``."""
+        path = self._cgroup_paths.get(cgroup_id)
+        if path is None:
+            self._scan_cgroups()
+            path = self._cgroup_paths.get(cgroup_id)
+            if path is None:
+                return None
+        return self._entry(f"0::{path}\n").container
+
+    def _scan_cgroups(self) -> None:
+        """Map every cgroup v2 directory's inode to its path (rate-limited: at most 4 scans a second)."""
+        now = time.monotonic()
+        if now - self._scanned < 0.25:
+            return
+        self._scanned = now
+        root = cgroup2_mount()
+        if root is None:
+            return
+        found: dict[int, str] = {}
+        for dirpath, _dirs, _files in os.walk(root):
+            try:
+                rel = os.path.relpath(dirpath, root)
+                found[os.stat(dirpath).st_ino] = "/" if rel == "." else "/" + rel
+            except OSError:
+                continue
+        self._cgroup_paths = found
 
     def forget(self, full_id: str) -> None:
         """Drop a container from the cache (on a runtime's container-removed event)."""

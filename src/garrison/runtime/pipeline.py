@@ -20,6 +20,7 @@ the container/response modules provide, and with stand-ins in tests.
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import json
 import logging
 import os
@@ -98,9 +99,21 @@ def context_fields(event: Event) -> dict[str, Any]:
     return out
 
 
-def alert_record(alert: Alert, hostname: str = "") -> dict[str, Any]:
+def response_record(event: Event) -> dict[str, Any]:
+    """A response event (``kind == response``) as it appears in an alert line's ``responses``."""
+    return {
+        "time": _iso(event.time),
+        "action": event.args.get("action", event.type.removeprefix("response.")),
+        "result": event.args.get("result", ""),
+        "target": event.args.get("target", ""),
+        "dry_run": bool(event.args.get("dry_run", False)),
+    }
+
+
+def alert_record(alert: Alert, hostname: str = "", responses: Sequence[Event] = ()) -> dict[str, Any]:
     """One alert as a JSON object: Falco's shape (time, rule, priority, tags, output,
-    output_fields) plus the context fields flattened at the top level."""
+    output_fields) plus the context fields flattened at the top level; ``actions`` names the
+    responses that were carried out and ``responses`` records every one attempted (with result)."""
     record: dict[str, Any] = {
         "time": _iso(alert.time),
         "rule": alert.rule,
@@ -121,6 +134,8 @@ def alert_record(alert: Alert, hostname: str = "") -> dict[str, Any]:
         record["mitre"] = alert.mitre
     if alert.actions:
         record["actions"] = list(alert.actions)
+    if responses:
+        record["responses"] = [response_record(e) for e in responses]
     return record
 
 
@@ -134,8 +149,8 @@ class AlertSink:
         self._host = os.uname().nodename
         self.written = 0
 
-    def write(self, alert: Alert) -> None:
-        line = json.dumps(alert_record(alert, self._host), default=str, separators=(",", ":"))
+    def write(self, alert: Alert, responses: Sequence[Event] = ()) -> None:
+        line = json.dumps(alert_record(alert, self._host, responses), default=str, separators=(",", ":"))
         with self._lock:
             self._fh.write(line + "\n")
             self._fh.flush()
@@ -170,6 +185,47 @@ def _default_annotate() -> Callable[[Event], object] | None:
     except ImportError:
         return None
     return annotate
+
+
+def _exe_origin() -> Callable[[int], str] | None:
+    try:
+        from garrison.runtime.drift import exe_origin
+    except ImportError:
+        return None
+    return exe_origin
+
+
+def _path_origin() -> Callable[[Event], object] | None:
+    """Origin of an exec'd file for a process that is already gone: the path, seen from a live
+    process of the same container (its root and mounts are the container's)."""
+    try:
+        from garrison.runtime.containers import live_pid
+        from garrison.runtime.drift import path_origin
+    except ImportError:
+        return None
+
+    def judge(event: Event) -> object:
+        path = event.proc.exepath
+        if not path.startswith("/") or event.container.is_host:
+            return None
+        pid = live_pid(event.container, event.proc.pid)
+        if pid == event.proc.pid or not os.path.isfile(f"/proc/{pid}/root{path}"):
+            return None  # no live process of the container found, or no such file (any more)
+        origin = path_origin(pid, path)
+        if origin != "unknown":
+            event.proc.exe_upper_layer = origin == "upper"
+            event.proc.exe_from_memfd = origin == "memfd"
+        return origin
+
+    return judge
+
+
+def _in_container(cgroup_text: str) -> bool:
+    try:
+        from garrison.runtime.containers import match_proc_cgroup
+    except ImportError:
+        return False
+    return match_proc_cgroup(cgroup_text) is not None
 
 
 class Pipeline:
@@ -210,6 +266,7 @@ class Pipeline:
         self._started: list[Sensor] = []
         self._scan = scan
         names = {s.name for s in self.sensors}
+        self._audit = next((s for s in self.sensors if s.name == "audit"), None)
         self._superseded: set[tuple[str, str]] = set()
         if "audit" in names:
             self._superseded |= {("proc_connector", "execve")}
@@ -218,6 +275,16 @@ class Pipeline:
         # update the process table (``None`` = some rule matches any type)
         self._types: set[str] | None = rules.event_types() if rules is not None else set()
         self._containers: dict[int, Container] = {}
+        self._cgroups: dict[int, str] = {}
+        self._texts: dict[str, str] = {}
+        self._cgroup_text: Callable[[int], str] | None = getattr(self.attributor, "cgroup_text", None)
+        self._resolve_cgroup: Callable[[str], Container] | None = getattr(self.attributor, "resolve_cgroup", None)
+        self._origins: dict[int, str] = {}
+        self._path_origin: Callable[[Event], object] | None = _path_origin() if annotate is True else None
+        self._resolve_cgroup_id: Callable[[int], Container | None] | None = getattr(
+            self.attributor, "resolve_cgroup_id", None
+        )
+        self._early_origin: Callable[[int], str] | None = _exe_origin() if annotate is True else None
         if "tracefs" in names:
             self._superseded |= {("proc_connector", t) for t in ("setuid", "setgid", "ptrace")}
 
@@ -264,10 +331,54 @@ class Pipeline:
             except Exception:
                 self.stats.errors += 1
                 logger.exception("process table update failed")
+            if self._cgroup_text is not None and event.type in ("clone", "execve"):
+                self._remember_cgroup(event)
         try:
             self._queue.put_nowait(event)
         except queue.Full:
             self.stats.dropped += 1
+
+    def _remember_cgroup(self, event: Event) -> None:
+        """Note the cgroup of a process as it forks or execs (it most likely still exists now).
+
+        A short-lived process (``cat /etc/shadow`` in a container) is often gone by the time the
+        worker attributes its events, and so are its parents; without this its alerts would
+        read as the host's. A fork inherits the parent's cgroup (runtimes move a process into the
+        container's cgroup before its exec), an exec reads it again. Oldest entries are evicted
+        first, so late events of an exited process still find theirs.
+        """
+        assert self._cgroup_text is not None
+        cgroups = self._cgroups
+        pid = event.proc.pid
+        if event.type == "execve":
+            self._origins.pop(pid, None)  # the previous program's answer never carries over
+        text = cgroups.get(event.proc.ppid) if event.type == "clone" else None
+        if text is None:
+            try:
+                text = self._cgroup_text(pid)
+            except OSError:
+                # gone already: a container cgroup inherited at fork stands (an exec does not move a
+                # process); a host one may predate a move into a container (runc exec): dropped
+                inherited = cgroups.get(pid)
+                if inherited is not None and not _in_container(inherited):
+                    del cgroups[pid]
+                return
+            text = self._texts.setdefault(text, text)  # one string per distinct cgroup
+        cgroups.pop(pid, None)
+        cgroups[pid] = text
+        if event.type == "execve" and self._early_origin is not None and _in_container(text):
+            # the binary's origin (image, upper layer, memfd) needs the live process too
+            origin = self._early_origin(pid)
+            if origin != "unknown":
+                self._origins[pid] = origin
+                if len(self._origins) > 16384:
+                    for old in list(itertools.islice(self._origins, 4096)):
+                        del self._origins[old]
+        if len(cgroups) > 65536:
+            for old in list(itertools.islice(cgroups, 16384)):
+                del cgroups[old]
+            if len(self._texts) > 4096:
+                self._texts.clear()
 
     def _work(self) -> None:
         q = self._queue
@@ -287,7 +398,9 @@ class Pipeline:
         table = self.table
         if event.sensor == "audit" and event.type in ("execve", "execveat") and event.res == 0:
             table.observe(event)
-        if event.type == "procexit":
+        if event.type in ("procexit", "execve", "execveat", "clone"):
+            # an exec may follow a move into a container's cgroup (runc exec): forget the answer
+            # even when no rule reads this event, or later events of the pid keep a stale one
             self._containers.pop(event.proc.pid, None)
         if self.on_event is None and self._types is not None and event.type not in self._types:
             return []
@@ -302,24 +415,35 @@ class Pipeline:
                 except Exception:
                     self.stats.errors += 1
                     logger.exception("new-container hook failed for %s", cid)
-        if (
-            self.annotate is not None
-            and not event.container.is_host
-            and event.type in ("execve", "execveat")
-            and event.proc.exe_upper_layer is None
-        ):
-            try:
-                self.annotate(event)
-            except Exception:
-                self.stats.errors += 1
+        if self.annotate is not None and not event.container.is_host and event.type in ("execve", "execveat"):
+            # always judged afresh at an exec: a table entry copied at fork carries the parent's
+            # answer (a shell from the image exec'ing a dropped binary)
+            event.proc.exe_upper_layer = None
+            event.proc.exe_from_memfd = event.proc.exepath.startswith("/memfd:") if event.proc.exepath else None
+            origin = self._origins.get(event.proc.pid)
+            if origin is not None:
+                event.proc.exe_upper_layer = origin == "upper"
+                event.proc.exe_from_memfd = origin == "memfd"
+            else:
+                try:
+                    if self.annotate(event) == "unknown" and self._path_origin is not None:
+                        self._path_origin(event)  # gone: judge the file through a live process of its container
+                except Exception:
+                    self.stats.errors += 1
         if self.on_event is not None:
             self.on_event(event)
-        if self.rules is None or (event.sensor, event.type) in self._superseded:
+        if self.rules is None or ((event.sensor, event.type) in self._superseded and not self._displaced()):
             return []
         alerts = self.rules.evaluate(event)
         for alert in alerts:
             self._deliver(alert)
         return alerts
+
+    def _displaced(self) -> bool:
+        """The audit sensor lost the kernel's audit-daemon role: its exec records stopped coming,
+        so the proc connector's exec events are evaluated again."""
+        audit = self._audit
+        return audit is not None and bool(getattr(audit, "displaced", False))
 
     def _container(self, event: Event) -> Container:
         """Container of the event's process, cached per pid.
@@ -339,7 +463,15 @@ class Pipeline:
         else:
             assert self.attributor is not None
             try:
-                found = self.attributor.resolve(pid, [a.pid for a in event.proc.ancestors])
+                text = self._cgroups.get(pid)
+                cgid = event.args.get("cgroup_id")
+                by_id = self._resolve_cgroup_id(cgid) if isinstance(cgid, int) and self._resolve_cgroup_id else None
+                if by_id is not None:
+                    found = by_id  # the kernel's cgroup at the time of the event (BPF sensors carry it)
+                elif text is not None and self._resolve_cgroup is not None:
+                    found = self._resolve_cgroup(text)  # read at its fork/exec, valid even once it is gone
+                else:
+                    found = self.attributor.resolve(pid, [a.pid for a in event.proc.ancestors])
             except Exception:
                 self.stats.errors += 1
                 logger.debug("container attribution failed for pid %d", pid, exc_info=True)
@@ -351,6 +483,7 @@ class Pipeline:
 
     def _deliver(self, alert: Alert) -> None:
         self.stats.alerts += 1
+        responses: list[Event] = []
         for responder in self.responders:
             try:
                 actions = responder.handle(alert)
@@ -360,9 +493,12 @@ class Pipeline:
                 continue
             for action in actions:
                 self.stats.responses += 1
-                alert.actions.append(str(action.args.get("action", action.type)))
+                responses.append(action)
+                name = str(action.args.get("action", action.type))
+                if action.res == 0 and name not in alert.actions:
+                    alert.actions.append(name)
         if self.sink is not None:
-            self.sink.write(alert)
+            self.sink.write(alert, responses)
 
     # -- status -------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

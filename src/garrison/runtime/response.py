@@ -19,17 +19,20 @@ the result reads ``dry-run``. Actions never raise: a failure is a recorded resul
   ``cgroup.freeze`` on cgroup v2 (waiting for ``frozen 1`` in ``cgroup.events``), else
   ``freezer.state = FROZEN`` on v1. Only cgroups that :mod:`~garrison.runtime.containers`
   identifies as a container's are ever frozen.
-* ``quarantine`` — if ``garrison.network.dataplane`` exports ``quarantine(...)``, that is called;
-  otherwise nftables isolation directly: a ``garrison_quarantine`` table *inside the container's
-  network namespace* dropping everything but loopback, plus host-side rules dropping the
-  container's addresses in the host's input/output/forward hooks (so even a container that can
-  flush its own rules stays cut off). :meth:`Responder.release` undoes both. Rulesets are fed to
+* ``quarantine`` — a ``garrison_quarantine`` table *inside the container's network namespace*
+  dropping everything but loopback, plus host-side drops of the container's addresses (so even a
+  container that can flush its own rules stays cut off): through the network engine's
+  ``garrison.network.dataplane.quarantine`` (IPv4, the node's shared quarantine set, so
+  ``garrison policy`` sees and can release it) when it is importable, else — and for IPv6 —
+  direct rules in the host's input/output/forward hooks. :meth:`Responder.release` undoes both,
+  removing only its own addresses: the host table is shared with the dataplane. Rulesets are fed to
   ``nft -f -`` (atomic), run in the namespace with ``nsenter``; a container sharing the host's
   network namespace is refused rather than cutting off the host.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import fnmatch
 import importlib
@@ -49,8 +52,8 @@ import yaml
 
 from garrison.core.errors import ConfigError
 from garrison.model.runtime import Alert, Container, Event, EventKind, Priority, Process
-from garrison.runtime.containers import ContainerResolver, cgroup_dirs
-from garrison.runtime.drift import DriftGuard
+from garrison.runtime.containers import ContainerResolver, cgroup_dirs, live_pid
+from garrison.runtime.drift import DriftGuard, fd_origin, path_origin
 
 logger = logging.getLogger(__name__)
 
@@ -334,13 +337,27 @@ def _host_script(ips: Sequence[str], add: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _dataplane_quarantine() -> Callable[..., Any] | None:
+@dataclass(slots=True)
+class _Dataplane:
+    """The network engine's quarantine (``garrison.network.dataplane.quarantine``): IPv4 addresses in
+    the node's ``inet garrison_quarantine`` set, shared with ``garrison policy`` so both see and
+    release the same quarantines."""
+
+    quarantine: Callable[[Any, str], bool]
+    release: Callable[[Any, str], bool]
+    nft: Callable[[], Any]
+
+
+def _dataplane_quarantine() -> _Dataplane | None:
     try:
-        module = importlib.import_module("garrison.network.dataplane")
+        module = importlib.import_module("garrison.network.dataplane.quarantine")
+        nft = importlib.import_module("garrison.network.dataplane.nft")
     except ImportError:
         return None
-    fn = getattr(module, "quarantine", None)
-    return fn if callable(fn) else None
+    q, r, n = getattr(module, "quarantine", None), getattr(module, "release", None), getattr(nft, "Nft", None)
+    if not (callable(q) and callable(r) and callable(n)):
+        return None
+    return _Dataplane(q, r, n)
 
 
 @dataclass(slots=True)
@@ -348,6 +365,7 @@ class Quarantined:
     container: Container
     netns_pid: int
     ips: list[str]
+    via: str = "nftables"  # host side through "dataplane" or direct "nftables"
 
 
 class Responder:
@@ -421,9 +439,12 @@ class Responder:
                 if event is not None and event.args.get("perm") is True:
                     return "ok"  # answered by ExecGate at permission time
                 return "not-applicable: exec already happened; deny-exec acts through the exec permission hook"
+            # the offending process is often gone by now (``cat /etc/shadow``): pause and quarantine
+            # act on the container, through any of its live processes
+            pid = live_pid(container, proc.pid, oldest=True)
             if action is Action.PAUSE:
-                return self.pause_pid(proc.pid)
-            return self.quarantine_pid(proc.pid, container)
+                return self.pause_pid(pid)
+            return self.quarantine_pid(pid, container)
         except Exception as e:  # an action never takes the pipeline down
             logger.exception("response %s failed", action.value)
             return f"failed: {e}"
@@ -453,22 +474,27 @@ class Responder:
         except OSError:
             return "gone: process had already exited"
         ips = container_addresses(pid)
-        dataplane = _dataplane_quarantine()
-        if dataplane is not None:
-            try:
-                dataplane(container_id=container.full_id or container.id, netns_pid=pid, ips=ips)
-                self.quarantined[container.id] = Quarantined(container, pid, ips)
-                return "ok"
-            except TypeError as e:
-                logger.warning("network dataplane quarantine() has another signature (%s); using nftables", e)
-        result = _nft(_netns_script(), netns_pid=pid)
+        result = _nft(_netns_script(), netns_pid=pid)  # inside the container's namespace: always ours
         if result != "ok":
             return result
-        if ips:
-            result = _nft(_host_script(ips, add=True))
+        direct = list(ips)
+        dataplane = _dataplane_quarantine()
+        via = "nftables"
+        if dataplane is not None and ips:
+            v4 = [ip for ip in ips if ":" not in ip]
+            try:
+                nft = dataplane.nft()
+                for ip in v4:
+                    dataplane.quarantine(nft, ip)
+                direct = [ip for ip in ips if ":" in ip]  # the dataplane's set is IPv4 only
+                via = "dataplane"
+            except Exception as e:  # the direct rules below still isolate the workload
+                logger.warning("network dataplane quarantine failed (%s); using direct nftables", e)
+        if direct:
+            result = _nft(_host_script(direct, add=True))
             if result != "ok":
                 return result
-        self.quarantined[container.id] = Quarantined(container, pid, ips)
+        self.quarantined[container.id] = Quarantined(container, pid, ips, via)
         return "ok"
 
     def release(self, container_id: str) -> str:
@@ -478,10 +504,19 @@ class Responder:
             return "failed: not quarantined"
         drop_table = f"table inet {QUARANTINE_TABLE}\ndelete table inet {QUARANTINE_TABLE}\n"  # idempotent
         results = [_nft(drop_table, netns_pid=q.netns_pid)]
-        if q.ips:
-            results.append(_nft(_host_script(q.ips, add=False)))
-        if not any(other.ips for other in self.quarantined.values()):
-            _nft(drop_table)
+        direct = list(q.ips)
+        dataplane = _dataplane_quarantine() if q.via == "dataplane" else None
+        if dataplane is not None:
+            try:
+                nft = dataplane.nft()
+                for ip in (ip for ip in q.ips if ":" not in ip):
+                    dataplane.release(nft, ip)
+                direct = [ip for ip in q.ips if ":" in ip]
+            except Exception as e:
+                results.append(f"failed: dataplane release: {e}")
+        if direct:
+            results.append(_nft(_host_script(direct, add=False)))
+        # the host table is shared with the network dataplane: only our elements are removed, never the table
         bad = [r for r in results if r != "ok"]
         return bad[0] if bad else "ok"
 
@@ -502,12 +537,16 @@ class ExecGate:
         deny_paths: Iterable[str] = (),
         ruleset: Any = None,
         enrich: Callable[[Event], None] | None = None,
+        as_exec: bool = False,
+        on_deny: Callable[[Alert, Event], None] | None = None,
     ) -> None:
         self.responder = responder
         self.drift = drift
         self.deny_paths = tuple(deny_paths)
         self.ruleset = ruleset
         self.enrich = enrich
+        self.as_exec = as_exec
+        self.on_deny = on_deny
         self.denied: list[Event] = []
 
     def __call__(self, event: Event) -> bool:
@@ -521,22 +560,60 @@ class ExecGate:
                 self.enrich(event)
             path = event.fd.name if event.fd is not None and event.fd.name else event.proc.exepath
             reason = ""
+            hit: Alert | None = None
             if self.drift is not None and not self.drift.decide(event):
                 reason = "drift"
             elif path and any(path.startswith(p) for p in self.deny_paths):
                 reason = "deny-list"
             elif self.ruleset is not None:
-                for alert in self.ruleset.evaluate(event):
+                subject = self.exec_view(event, path) if self.as_exec else event
+                for alert in self.ruleset.evaluate(subject):
                     if Action.DENY_EXEC in self.responder.policy.actions_for(alert):
-                        reason = f"rule {alert.rule!r}"
+                        reason, hit = f"rule {alert.rule!r}", alert
                         break
             if not reason:
                 return True
             result = "dry-run" if self.responder.dry_run else "ok"
-            self.denied.append(
-                self.responder._record(Action.DENY_EXEC, reason, event.proc, event.container, path, result)
-            )
+            record = self.responder._record(Action.DENY_EXEC, reason, event.proc, event.container, path, result)
+            self.denied.append(record)
+            if self.on_deny is not None:
+                alert = hit or _denial_alert(event, reason, path)
+                if Action.DENY_EXEC.value not in alert.actions:
+                    alert.actions.append(Action.DENY_EXEC.value)
+                self.on_deny(alert, record)
             return self.responder.dry_run
         except Exception as e:  # never wedge an exec
             logger.warning("exec gate failed, allowing: %s", e)
             return True
+
+    def exec_view(self, event: Event, path: str) -> Event:
+        """The exec a permission event is about, as the rules see an ``execve``: the binary being
+        executed as ``proc.exe``/``proc.name`` (the caller's other context kept) and its origin
+        (image, upper layer, memfd), so a rule a policy maps to ``deny-exec`` matches *before* the
+        exec happens."""
+        name = os.path.basename(path)[:15]
+        proc = dataclasses.replace(event.proc, exe=path, exepath=path, name=name, args=[])
+        if self.drift is not None:
+            origin = self.drift.origin(event)
+        elif event.fd is not None and event.fd.num >= 0:  # the fanotify descriptor, open until answered
+            origin = fd_origin(event.proc.pid, event.fd.num)
+        else:
+            origin = path_origin(event.proc.pid, path)
+        if origin != "unknown":
+            proc.exe_upper_layer = origin == "upper"
+            proc.exe_from_memfd = origin == "memfd"
+        args = {**event.args, "perm": True, "filename": path}
+        return Event(event.time, "execve", EventKind.PROCESS, event.sensor, proc, event.container, event.fd, args)
+
+
+def _denial_alert(event: Event, reason: str, path: str) -> Alert:
+    """The alert written for an exec denied by drift or the deny list (no rule fired)."""
+    return Alert(
+        time=event.time,
+        rule="Garrison Drift Exec Blocked" if reason == "drift" else "Garrison Exec Denied by Policy",
+        priority=Priority.CRITICAL,
+        output=f"Blocked exec ({reason}) of {path} (container={event.container.id} image={event.container.image})",
+        tags=["container", "mitre_execution", "T1059"] + (["drift"] if reason == "drift" else []),
+        fields={"fd.name": path, "response.reason": reason},
+        event=event,
+    )

@@ -20,6 +20,8 @@ from garrison.runtime.rules.engine import Rule, RuleSet, load_result, load_rules
 from garrison.runtime.rules.errors import LoadMessage, LoadResult, RuleLoadError
 
 PACK_DIR = Path(__file__).parent / "pack"
+# Falco's stable rules exactly as upstream ships them (provenance in falco/SOURCE)
+FALCO_STABLE = Path(__file__).parent / "falco" / "falco_rules.yaml"
 
 
 def default_pack() -> list[Path]:
@@ -27,7 +29,13 @@ def default_pack() -> list[Path]:
     return sorted(PACK_DIR.glob("*.yaml"))
 
 
+def falco_and_pack() -> list[Path]:
+    """Falco's stable rules, then our pack (our names are prefixed, so nothing upstream is replaced)."""
+    return [FALCO_STABLE, *default_pack()]
+
+
 __all__ = [
+    "FALCO_STABLE",
     "PACK_DIR",
     "LoadMessage",
     "LoadResult",
@@ -35,6 +43,7 @@ __all__ = [
     "RuleLoadError",
     "RuleSet",
     "default_pack",
+    "falco_and_pack",
     "load_result",
     "load_rules",
     "load_rules_text",

@@ -66,13 +66,20 @@ def build_sensors(selection: list[str] | None, **options: Any) -> tuple[list[Sen
     """Sensors to start and, for those left out, the reason. Explicitly chosen sensors that cannot run raise.
 
     In ``auto`` mode fanotify is left out when nothing needs it: the rules' event types
-    (``event_types``) include none of its events and no ``decide`` hook (blocking) is given.
+    (``event_types``) include none of its events and no ``decide`` hook (blocking) is given. Audit
+    is opt-in (name it, or ``with_audit=True``): its syscall rules slow every syscall on the node
+    (benchmarks/sensor_bench.py: nginx under wrk lost ~40 % throughput with it, ~16 % without on
+    this 2-core machine), while the proc connector with ``/proc`` reads at exec loses no exec at
+    2k exec/s; audit adds argv for processes that exit before ``/proc`` is read.
     """
     names = list(SENSOR_NAMES) if selection is None else selection
     chosen: list[Sensor] = []
     skipped: dict[str, str] = {}
     types = options.get("event_types")
     for name in names:
+        if name == "audit" and selection is None and not options.get("with_audit"):
+            skipped[name] = "audit: opt-in (--sensors ...,audit): its syscall rules slow every syscall on the node"
+            continue
         if (
             name == "fanotify"
             and selection is None

@@ -378,6 +378,7 @@ class AuditSensor:
         self._data: _Netlink | None = None
         self._ctl: _Netlink | None = None
         self._lock_fd: int | None = None
+        self.displaced = False  # another process became the kernel's audit daemon (checked once a second)
         self._saved: AuditStatus | None = None
         self._rules: list[bytes] = []
         self._thread: threading.Thread | None = None
@@ -595,6 +596,16 @@ class AuditSensor:
             return
         self._stats.lost = max(self._stats.lost, st.lost - self._lost_base + self._stats.extra.get("enobufs", 0))
         self._stats.extra["backlog"] = st.backlog
+        # the kernel has one audit daemon: a process that registers itself (auditd, another
+        # sensor ignoring our lock) silently takes every record from then on; say so, and let the
+        # pipeline fall back to the proc connector's exec events
+        displaced = st.pid != os.getpid()
+        if displaced and not self.displaced:
+            logger.warning(
+                "audit: pid %d took over the audit daemon role; exec records now come from elsewhere", st.pid
+            )
+            self._stats.extra["displaced_by"] = st.pid
+        self.displaced = displaced
 
     # -- reading ------------------------------------------------------------------------------
     def _run(self, sink: EventSink) -> None:

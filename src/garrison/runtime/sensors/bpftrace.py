@@ -1,11 +1,12 @@
 """Optional bpftrace backend: syscalls whose interesting arguments are strings (``openat``,
-``linkat``, ``symlinkat``), which plain tracefs tracepoints print only as pointers.
+``unlinkat``, ``linkat``, ``symlinkat``), which plain tracefs tracepoints print only as pointers.
 
 We generate a bpftrace script over the ``syscalls:sys_enter_*`` tracepoints (no kprobes, so it
 runs on kernels where kprobes are absent), filter in the kernel (write opens, or opens under
 ``/etc`` and ``/root``, and never our own pid), start ``bpftrace -f json`` and read its JSON lines:
 ``printf`` records become events, ``lost_events`` records add to ``lost``. Spawning the tool is
-what makes this optional: it needs the ``bpftrace`` package (``apt-get install bpftrace``).
+``openat`` and ``unlinkat`` are reported at exit with the result (the entry's arguments wait in a
+per-thread map), so ``fd.num``/``evt.res`` are known as Falco's rules expect. What makes this optional: it needs the ``bpftrace`` package (``apt-get install bpftrace``).
 """
 
 from __future__ import annotations
@@ -29,33 +30,72 @@ STRLEN = 112
 OPEN_TYPES = frozenset({"open", "openat", "openat2", "creat"})
 LINK_TYPES = frozenset({"link", "linkat"})
 SYMLINK_TYPES = frozenset({"symlink", "symlinkat"})
+UNLINK_TYPES = frozenset({"unlink", "unlinkat"})
+AT_REMOVEDIR = 0x200
+PAIRED = frozenset({"open", "openat", "unlink", "unlinkat"})
+EXIT_RECORDS = frozenset(f"{t}_exit" for t in PAIRED)
+
+
+def _paired(syscall: str, pred: str, fmt: str, values: str) -> str:
+    """Print the entry's arguments at entry and the result at exit; the reader joins them by thread.
+
+    Falco's open/unlink events carry the result (``fd.num``, ``evt.res``); rules such as
+    ``open_write`` require ``fd.num>=0``, so an entry-only record could never match them. Keeping
+    the path in a map until exit would not fit the 512-byte BPF stack next to the printf record,
+    hence two records: ``<syscall>`` at entry and ``<syscall>_exit`` (pid, tid, result) at exit, for
+    threads whose entry passed the filter (a per-thread flag).
+    """
+    return (
+        f"tracepoint:syscalls:sys_enter_{syscall}\n/ {pred} /\n"
+        f'{{ @{syscall}_on[tid] = 1; printf("{syscall}{SEP}%d{SEP}%d{SEP}%s{SEP}{fmt}{SEP}%lu\\n", pid, tid, comm, {values}, cgroup); }}\n'
+        f"tracepoint:syscalls:sys_exit_{syscall}\n/ @{syscall}_on[tid] /\n"
+        f'{{ delete(@{syscall}_on[tid]); printf("{syscall}_exit{SEP}%d{SEP}%d{SEP}%d\\n", pid, tid, args->ret); }}'
+    )
 
 
 def build_script(self_pid: int, event_types: set[str] | None) -> str:
-    """The bpftrace program for the wanted event types (all three families when ``None``)."""
+    """The bpftrace program for the wanted event types (every family when ``None``)."""
     parts: list[str] = []
     want = event_types
     if want is None or want & OPEN_TYPES:
-        parts.append(
-            "tracepoint:syscalls:sys_enter_openat\n"
-            f'/ pid != {self_pid} && ((args->flags & 3) != 0 || strncmp(str(args->filename), "/etc/", 5) == 0'
-            ' || strncmp(str(args->filename), "/root/", 6) == 0) /\n'
-            f'{{ printf("openat{SEP}%d{SEP}%d{SEP}%s{SEP}%s{SEP}%d{SEP}%d\\n", pid, tid, comm, '
-            "str(args->filename), args->flags, args->mode); }"
+        pred = (
+            f'pid != {self_pid} && ((args->flags & 3) != 0 || strncmp(str(args->filename), "/etc/", 5) == 0'
+            ' || strncmp(str(args->filename), "/root/", 6) == 0)'
         )
+        values = "str(args->filename), args->flags, args->mode"
+        parts.extend(
+            _paired(call, pred, f"%s{SEP}%d{SEP}%d", values) for call in ("openat", "open")
+        )  # open(2): static binaries
+    if want is None or want & UNLINK_TYPES:
+        parts.append(_paired("unlinkat", f"pid != {self_pid}", f"%s{SEP}%d", "str(args->pathname), args->flag"))
+        parts.append(_paired("unlink", f"pid != {self_pid}", f"%s{SEP}%d", "str(args->pathname), 0"))  # busybox rm
     if want is None or want & LINK_TYPES:
         parts.append(
             f"tracepoint:syscalls:sys_enter_linkat / pid != {self_pid} /\n"
-            f'{{ printf("linkat{SEP}%d{SEP}%d{SEP}%s{SEP}%s{SEP}%s\\n", pid, tid, comm, '
-            "str(args->oldname), str(args->newname)); }"
+            f'{{ printf("linkat{SEP}%d{SEP}%d{SEP}%s{SEP}%s{SEP}%s{SEP}%lu\\n", pid, tid, comm, '
+            "str(args->oldname), str(args->newname), cgroup); }"
         )
     if want is None or want & SYMLINK_TYPES:
         parts.append(
             f"tracepoint:syscalls:sys_enter_symlinkat / pid != {self_pid} /\n"
-            f'{{ printf("symlinkat{SEP}%d{SEP}%d{SEP}%s{SEP}%s{SEP}%s\\n", pid, tid, comm, '
-            "str(args->oldname), str(args->newname)); }"
+            f'{{ printf("symlinkat{SEP}%d{SEP}%d{SEP}%s{SEP}%s{SEP}%s{SEP}%lu\\n", pid, tid, comm, '
+            "str(args->oldname), str(args->newname), cgroup); }"
         )
     return "\n".join(parts) + "\n"
+
+
+def _absolute(pid: int, path: str) -> str:
+    """A relative path made absolute with the process's cwd (host processes only: a container's
+    cwd read from here is a host path of its root filesystem, not the path the rule should see)."""
+    if not path or path.startswith("/"):
+        return path
+    try:
+        if os.readlink(f"/proc/{pid}/root") != "/":
+            return path
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return path
+    return os.path.normpath(os.path.join(cwd, path))
 
 
 def parse_record(line: str, when: float) -> tuple[Event | None, int]:
@@ -71,21 +111,50 @@ def parse_record(line: str, when: float) -> tuple[Event | None, int]:
         return None, 0
     text = str(obj.get("data", "")).rstrip("\n")
     fields = text.split(SEP)
+    if fields[0] in EXIT_RECORDS and len(fields) == 4:  # (pid, tid, result) of a paired call, joined by the reader
+        pid, tid, res = int(fields[1]), int(fields[2]), int(fields[3])
+        return Event(when, fields[0], EventKind.FILE, "bpftrace", Process(pid=pid, tid=tid), res=res), 0
     if len(fields) < 5:
         raise ValueError(f"bpftrace record with {len(fields)} fields")
     etype, pid, tid, comm = fields[0], int(fields[1]), int(fields[2]), fields[3]
     proc = Process(pid=pid, tid=tid, name=comm)
-    if etype == "openat" and len(fields) >= 7:
-        path, flags, mode = fields[4], int(fields[5]), int(fields[6])
-        fd = FileDescriptor(type="file", name=path, nameraw=path)
+    event = _record(etype, fields, pid, proc, when)
+    last = len(fields) - 1  # the cgroup v2 id, appended to every entry record: attribution after the process is gone
+    if fields[last].isdigit() and last >= {"openat": 7, "open": 7, "unlinkat": 6, "unlink": 6}.get(etype, 6):
+        event.args["cgroup_id"] = int(fields[last])
+    return event, 0
+
+
+def _record(etype: str, fields: list[str], pid: int, proc: Process, when: float) -> Event:
+    if etype in ("openat", "open") and len(fields) >= 7:
+        raw, flags, mode = fields[4], int(fields[5]), int(fields[6])
+        path = _absolute(pid, raw)
+        fd = FileDescriptor(type="file", name=path, nameraw=raw)
         args = {"name": path, "flags": flags, "mode": mode}
-        return Event(when, "openat", EventKind.FILE, "bpftrace", proc, fd=fd, args=args), 0
+        return Event(when, etype, EventKind.FILE, "bpftrace", proc, fd=fd, args=args)
+    if etype in ("unlinkat", "unlink") and len(fields) >= 6:
+        raw, flags = fields[4], int(fields[5])
+        path = _absolute(pid, raw)
+        fd = FileDescriptor(type="directory" if flags & AT_REMOVEDIR else "file", name=path, nameraw=raw)
+        args = {"name": path, "path": path, "flags": flags}
+        return Event(when, etype, EventKind.FILE, "bpftrace", proc, fd=fd, args=args)
     if etype in ("linkat", "symlinkat") and len(fields) >= 6:
         target, linkpath = fields[4], fields[5]
         args = {"target": target, "linkpath": linkpath}
         fd = FileDescriptor(type="file", name=linkpath)
-        return Event(when, etype, EventKind.FILE, "bpftrace", proc, fd=fd, args=args), 0
+        return Event(when, etype, EventKind.FILE, "bpftrace", proc, fd=fd, args=args)
     raise ValueError(f"unknown bpftrace record {etype!r}")
+
+
+def complete(entry: Event, res: int, when: float) -> Event:
+    """The entry record of a paired call with its result: ``evt.res``, and ``fd.num`` for an open."""
+    entry.res = res
+    entry.args["res"] = res
+    entry.time = when
+    if entry.type in ("openat", "open") and entry.fd is not None:
+        entry.fd.num = res if res >= 0 else -1
+        entry.args["fd"] = res
+    return entry
 
 
 class BpftraceSensor:
@@ -107,8 +176,8 @@ class BpftraceSensor:
         if not self.binary:
             return "bpftrace: not installed; apt-get install bpftrace (optional backend)"
         want = self.event_types
-        if want is not None and not want & (OPEN_TYPES | LINK_TYPES | SYMLINK_TYPES):
-            return "bpftrace: the loaded rules use none of openat/linkat/symlinkat"
+        if want is not None and not want & (OPEN_TYPES | LINK_TYPES | SYMLINK_TYPES | UNLINK_TYPES):
+            return "bpftrace: the loaded rules use none of openat/unlinkat/linkat/symlinkat"
         return None
 
     def start(self, sink: EventSink) -> None:
@@ -143,6 +212,7 @@ class BpftraceSensor:
         proc = self._proc
         assert proc is not None and proc.stdout is not None
         stats = self._stats
+        pending: dict[int, Event] = {}
         for line in proc.stdout:
             if not line.strip():
                 continue
@@ -159,6 +229,16 @@ class BpftraceSensor:
             stats.lost += lost
             if event is None:
                 continue
+            if event.type in PAIRED:  # wait for the result
+                if len(pending) > 4096:  # threads killed inside the call never report an exit
+                    pending.clear()
+                pending[event.proc.tid] = event
+                continue
+            if event.type in EXIT_RECORDS:
+                entry = pending.pop(event.proc.tid, None)
+                if entry is None:
+                    continue
+                event = complete(entry, event.res, event.time)
             stats.received += 1
             event.num = stats.received
             try:

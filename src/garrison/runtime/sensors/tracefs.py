@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import dataclasses
 import errno
 import logging
 import os
@@ -83,6 +84,7 @@ class Tracepoint:
     paired: bool = True  # report at exit (with the result); False = report at entry
     fmt: Formatter | None = None
     rename: dict[str, str] = field(default_factory=dict)  # tracefs field -> Falco arg name
+    exit_filter: str = ""  # in-kernel filter on sys_exit_<syscall> (by ``ret``)
 
 
 def _ptrace(f: dict[str, int]) -> dict[str, Any]:
@@ -124,7 +126,28 @@ TRACEPOINTS: tuple[Tracepoint, ...] = (
     Tracepoint("setresuid", EventKind.PRIVILEGE, "setresuid", fmt=_copy(ruid="ruid", euid="euid", suid="suid")),
     Tracepoint("setresgid", EventKind.PRIVILEGE, "setresgid", fmt=_copy(rgid="rgid", egid="egid", sgid="sgid")),
     Tracepoint("capset", EventKind.PRIVILEGE, "capset", fmt=_copy()),
-    Tracepoint("socket", EventKind.NETWORK, "socket", f"family == 17 || {_SOCK_RAW_TYPES}", paired=False, fmt=_socket),
+    # packet sockets, and raw *IP* sockets: netlink sockets are SOCK_RAW too (ip, nft, iptables, udev
+    # open them all the time) and are no sniffing or spoofing capability, so the kernel drops them
+    Tracepoint(
+        "socket",
+        EventKind.NETWORK,
+        "socket",
+        f"family == 17 || ((family == 2 || family == 10) && ({_SOCK_RAW_TYPES}))",
+        paired=False,
+        fmt=_socket,
+    ),
+    # dup2/dup3 onto stdin/stdout/stderr: the reverse-shell step; the duplicated fd is read from /proc at exit
+    Tracepoint(
+        "dup2", EventKind.NETWORK, "dup2", "newfd <= 2", fmt=_copy(oldfd="oldfd", newfd="newfd"), exit_filter="ret <= 2"
+    ),
+    Tracepoint(
+        "dup3",
+        EventKind.NETWORK,
+        "dup3",
+        "newfd <= 2",
+        fmt=_copy(oldfd="oldfd", newfd="newfd", flags="flags"),
+        exit_filter="ret <= 2",
+    ),
     Tracepoint("unshare", EventKind.PRIVILEGE, "unshare", fmt=_flags("flags", "unshare_flags", CLONE_FLAGS)),
     Tracepoint("setns", EventKind.PRIVILEGE, "setns", fmt=_setns),
     Tracepoint("mount", EventKind.PRIVILEGE, "mount", fmt=_copy(flags="flags")),
@@ -263,7 +286,10 @@ class TracefsSensor:
                 (enter / "filter").write_text(tp.filter)
             (enter / "enable").write_text("1")
             if tp.paired:
-                (events / "syscalls" / f"sys_exit_{tp.syscall}" / "enable").write_text("1")
+                leave = events / "syscalls" / f"sys_exit_{tp.syscall}"
+                if tp.exit_filter:  # exits cannot be matched to filtered entries in the kernel; narrow them by result
+                    (leave / "filter").write_text(tp.exit_filter)
+                (leave / "enable").write_text("1")
             self.enabled.append(tp.type)
         if self.event_types is None or self.event_types & TCP_TYPES:
             tcp = events / "sock" / "inet_sock_set_state"
@@ -386,11 +412,16 @@ class _Decoder:
         self.pending: dict[tuple[int, str], Event] = {}
         self.connecting: dict[int, tuple[int, int, str]] = {}  # skaddr -> (tgid, tid, comm)
         self.listening: dict[int, tuple[int, int, str]] = {}  # port -> (tgid, tid, comm)
+        self.established: dict[int, FileDescriptor] = {}  # tgid -> its last connected TCP socket
 
     def decode(self, parsed: tuple[str, int, int, int, float, str, dict[str, int]]) -> Event | None:
         comm, tid, tgid, _cpu, ts, name, f = parsed
-        if comm == "<...>":  # the kernel's comm cache missed: ask /proc while the task likely lives
-            comm = _comm(tgid)
+        if name.startswith("sys_exit_") and (tid, name[9:]) not in self.pending:
+            return None  # exit of a call the enter filter rejected (most exits): no /proc read for it
+        # The comm in a trace line is looked up at read time in the kernel's pid -> comm cache,
+        # which can be stale (recorded before an exec, or for an earlier owner of a recycled pid):
+        # the live process's comm wins while it exists.
+        comm = _comm(tgid) or ("" if comm == "<...>" else comm)
         when = ts + self.offset
         if name.startswith("sys_enter_"):
             tp = _BY_SYSCALL.get(name[10:])
@@ -417,6 +448,15 @@ class _Decoder:
             event.res = f.get("ret", 0)
             event.args["res"] = event.res
             event.time = when
+            if event.type in ("dup2", "dup3") and 0 <= event.res <= 2:
+                try:
+                    event.fd = socket_fd(tgid, event.res)
+                except OSError:
+                    # exited (or a zombie) before we read its fd table: its last TCP connection seen here
+                    last = self.established.get(tgid)
+                    event.fd = dataclasses.replace(last, num=event.res) if last is not None else None
+                if event.fd is None:
+                    return None  # stdio redirected to a file or pipe: nothing a rule asks about
             return event
         if name == "inet_sock_set_state":
             return self._tcp(comm, tid, tgid, when, f)
@@ -445,6 +485,10 @@ class _Decoder:
                                 client_ip=saddr, client_port=sport, server_ip=daddr, server_port=dport,
                                 local_ip=saddr, local_port=sport, remote_ip=daddr, remote_port=dport, sockfamily="ip")  # fmt: skip
             res = 0 if new == 1 else -errno.ECONNREFUSED
+            if new == 1 and pid:
+                if len(self.established) > 16384:
+                    self.established.clear()
+                self.established[pid] = fd
             return Event(when, "connect", EventKind.NETWORK, "tracefs", Process(pid=pid, tid=ptid, name=pcomm),
                          fd=fd, res=res, args={"res": res})  # fmt: skip
         if old == 3 and new == 1:  # SYN_RECV -> ESTABLISHED: accepted by the port's listener
@@ -455,6 +499,50 @@ class _Decoder:
                                 local_ip=saddr, local_port=sport, remote_ip=daddr, remote_port=dport, sockfamily="ip")  # fmt: skip
             return Event(when, "accept", EventKind.NETWORK, "tracefs", Process(pid=pid, tid=ptid, name=pcomm), fd=fd)
         return None
+
+
+def _tcp_table(pid: int, inode: str) -> tuple[str, str, int, str, int] | None:
+    """(family, local ip, local port, remote ip, remote port) of a TCP socket inode, from the
+    process's own network namespace (``/proc/PID/net/tcp{,6}``)."""
+    for name, fam in (("tcp", "ipv4"), ("tcp6", "ipv6")):
+        try:
+            lines = Path(f"/proc/{pid}/net/{name}").read_text().splitlines()[1:]
+        except OSError:
+            return None
+        for line in lines:
+            cols = line.split()
+            if len(cols) > 9 and cols[9] == inode:
+                (lip, lport), (rip, rport) = (c.split(":") for c in cols[1:3])
+                return fam, _hexip(lip), int(lport, 16), _hexip(rip), int(rport, 16)
+    return None
+
+
+def _hexip(text: str) -> str:
+    raw = bytes.fromhex(text)
+    if len(raw) == 4:
+        return socket.inet_ntop(socket.AF_INET, raw[::-1])
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+    return socket.inet_ntop(socket.AF_INET6, words)
+
+
+def socket_fd(pid: int, num: int) -> FileDescriptor | None:
+    """The TCP socket behind ``/proc/PID/fd/NUM`` as an fd (Falco's tuple naming), else None;
+    ``OSError`` when the descriptor cannot be read (the process is gone).
+
+    Read at the syscall's exit from the reader thread, so a process that closes the socket within
+    microseconds is missed; a reverse shell keeps it open for its whole session."""
+    link = os.readlink(f"/proc/{pid}/fd/{num}")  # OSError: gone, the caller decides
+    if not link.startswith("socket:["):
+        return None
+    found = _tcp_table(pid, link[8:-1])
+    if found is None:  # a unix, UDP or already closed socket
+        return None
+    fam, lip, lport, rip, rport = found
+    return FileDescriptor(
+        num=num, type=fam, l4proto="tcp", name=f"{lip}:{lport}->{rip}:{rport}", client_ip=lip, client_port=lport,
+        server_ip=rip, server_port=rport, local_ip=lip, local_port=lport, remote_ip=rip, remote_port=rport,
+        sockfamily="ip", connected=True,
+    )  # fmt: skip
 
 
 def _comm(pid: int) -> str:

@@ -12,7 +12,7 @@ s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
 open(sys.argv[1], "w").write(str(s.getsockname()[1]))
 s.settimeout(10)
 conn, _ = s.accept(); open(sys.argv[1] + ".connected", "w").close()
-conn.sendall(b"exit\n"); conn.recv(64); conn.close()
+conn.sendall(b"sleep 1; exit\n"); conn.recv(64); conn.close()  # a session lasts a moment
 PY
 listener=$!
 for _ in 1 2 3 4 5 6 7 8 9 10; do [ -s "$dir/port" ] && break; sleep 0.2; done
