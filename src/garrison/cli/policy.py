@@ -11,13 +11,13 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from garrison.cli._output import emit as _emit
+from garrison.cli._output import use_color as _use_color
 from garrison.core.errors import ConfigError, InputError
 
 logger = logging.getLogger(__name__)
@@ -35,24 +35,6 @@ FormatOpt = Annotated[str, typer.Option("--format", "-f", envvar="GARRISON_FORMA
                                         help=f"Output format: {', '.join(FORMATS)}.")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.",
                                                 show_default=False)]
-
-
-def _use_color(output: Path | None) -> bool:
-    if output is not None or os.environ.get("NO_COLOR"):
-        return False
-    if os.environ.get("FORCE_COLOR"):
-        return True
-    return sys.stdout.isatty()
-
-
-def _emit(text: str, output: Path | None) -> None:
-    text = text if text.endswith("\n") else text + "\n"
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        output.write_text(text, encoding="utf-8")
-
-
 def _check_format(fmt: str) -> None:
     if fmt not in FORMATS:
         raise ConfigError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")

@@ -12,13 +12,13 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from garrison.cli._output import use_color
 from garrison.core.errors import ConfigError, InputError
 
 logger = logging.getLogger(__name__)
@@ -53,8 +53,7 @@ def _check_format(fmt: str) -> None:
 def _rich(render: Any, output: Path | None) -> str:
     from rich.console import Console
 
-    color = output is None and not os.environ.get("NO_COLOR") and (
-        bool(os.environ.get("FORCE_COLOR")) or sys.stdout.isatty())
+    color = use_color(output)
     console = Console(record=True, force_terminal=color, no_color=not color, width=180, file=io.StringIO())
     render(console)
     return console.export_text(styles=color)

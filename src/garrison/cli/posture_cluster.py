@@ -22,8 +22,10 @@ from typing import Annotated, Any
 
 import typer
 
+from garrison.cli._output import emit as _emit
+from garrison.cli._output import use_color as _use_color
 from garrison.cli.posture import BaselineOpt, ExceptionsOpt, WriteBaselineOpt, app
-from garrison.cli.posture_k8s import FAMILIES, _emit, _table, _use_color, evaluate_objects
+from garrison.cli.posture_k8s import FAMILIES, _table, evaluate_objects
 from garrison.core.errors import ConfigError
 from garrison.core.jsonfmt import pretty
 

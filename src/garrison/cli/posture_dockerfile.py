@@ -115,7 +115,8 @@ def dockerfile(
     write_baseline: WriteBaselineOpt = None,
 ) -> None:
     """Check Dockerfiles against the GD-* controls (root user, ADD, latest tags, secrets, package hygiene...)."""
-    from garrison.cli.scan import _emit, _use_color
+    from garrison.cli._output import emit as _emit
+    from garrison.cli._output import use_color as _use_color
     from garrison.posture.dockerfile.controls import check_dockerfile
     from garrison.posture.dockerfile.parser import parse_file
     from garrison.scan.gate import parse_severities

@@ -49,8 +49,9 @@ def posture_image(
     write_baseline: WriteBaselineOpt = None,
 ) -> None:
     """Check an image's config and history with the Dockerfile controls."""
+    from garrison.cli._output import emit as _emit
+    from garrison.cli._output import use_color as _use_color
     from garrison.cli.posture_dockerfile import _ids, _render_table
-    from garrison.cli.scan import _emit, _use_color
     from garrison.image.open import open_image
     from garrison.posture.image import check_image
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import gc
 import io
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from garrison.cli._output import emit as _emit
+from garrison.cli._output import use_color as _use_color
 from garrison.cli.posture import BaselineOpt, ExceptionsOpt, WriteBaselineOpt, app
 from garrison.core.errors import ConfigError
 from garrison.core.jsonfmt import pretty
@@ -31,22 +32,6 @@ if TYPE_CHECKING:
 K8S_FORMATS = ("table", "json", "sarif", "junit", "policyreport")
 FAMILIES = ("pss", "workload", "cluster")
 _SEVERITY_RANK = {"CRITICAL": 4, "HIGH": 3, "MEDIUM": 2, "LOW": 1}
-
-
-def _use_color(output: Path | None) -> bool:
-    if output is not None or os.environ.get("NO_COLOR"):
-        return False
-    if os.environ.get("FORCE_COLOR"):
-        return True
-    return sys.stdout.isatty()
-
-
-def _emit(text: str, output: Path | None) -> None:
-    text = text if text.endswith("\n") else text + "\n"
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        output.write_text(text, encoding="utf-8")
 
 
 def _table(report: dict[str, Any], color: bool) -> str:

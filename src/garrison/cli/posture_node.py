@@ -6,26 +6,18 @@ Exit codes: 0 nothing failed, 1 a check failed (or its audit could not run), 2 a
 from __future__ import annotations
 
 import io
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from garrison.cli._output import use_color as _use_color
 from garrison.cli.posture import BaselineOpt, ExceptionsOpt, WriteBaselineOpt, app
 from garrison.core.errors import ConfigError
 from garrison.core.jsonfmt import pretty
 
 NODE_FORMATS = ("table", "json", "sarif", "junit", "policyreport")
-
-
-def _use_color(output: Path | None) -> bool:
-    if output is not None or os.environ.get("NO_COLOR"):
-        return False
-    if os.environ.get("FORCE_COLOR"):
-        return True
-    return sys.stdout.isatty()
 
 
 def _split(text: str | None) -> list[str] | None:

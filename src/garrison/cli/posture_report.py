@@ -104,7 +104,7 @@ def posture_report(
     write_baseline: WriteBaselineOpt = None,
 ) -> None:
     """Run every posture check and render a compliance report."""
-    from garrison.cli.scan import _emit
+    from garrison.cli._output import emit as _emit
     from garrison.posture import frameworks as fw
     from garrison.posture.report import render
 

@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from garrison.cli._output import emit as _emit
+from garrison.cli._output import use_color as _use_color
 from garrison.core.errors import ConfigError
 from garrison.model import ScanResult, Severity
 
@@ -146,16 +148,6 @@ SecretConfigOpt = Annotated[
 ]
 
 
-def _use_color(output: Path | None) -> bool:
-    import os
-
-    if output is not None or os.environ.get("NO_COLOR"):
-        return False
-    if os.environ.get("FORCE_COLOR"):
-        return True
-    return sys.stdout.isatty()
-
-
 @contextmanager
 def _progress() -> Iterator[Callable[[str, int, int | None], None] | None]:
     """A rich progress bar on stderr when it is a terminal; nothing otherwise."""
@@ -189,13 +181,6 @@ def _scanners(text: str) -> frozenset[str]:
     if unknown:
         raise ConfigError(f"unknown scanner(s) {', '.join(sorted(unknown))}; use vuln, secret")
     return chosen
-
-
-def _emit(text: str, output: Path | None) -> None:
-    if output is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    else:
-        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
 
 
 def _finish(
