@@ -25,6 +25,10 @@ BaselineOpt = Annotated[
     Path | None,
     typer.Option("--baseline", envvar="GARRISON_BASELINE", help="Suppress failures in this baseline file."),
 ]
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", envvar="GARRISON_OUTPUT", help="Write the report to this file.", show_default=False),
+]
 WriteBaselineOpt = Annotated[
     Path | None,
     typer.Option("--write-baseline", help="Write the current failures' fingerprints to this file."),

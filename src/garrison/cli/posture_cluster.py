@@ -24,8 +24,8 @@ import typer
 
 from garrison.cli._output import emit as _emit
 from garrison.cli._output import use_color as _use_color
-from garrison.cli.posture import BaselineOpt, ExceptionsOpt, WriteBaselineOpt, app
-from garrison.cli.posture_k8s import FAMILIES, _table, evaluate_objects
+from garrison.cli.posture import BaselineOpt, ExceptionsOpt, OutputOpt, WriteBaselineOpt, app
+from garrison.cli.posture_k8s import FAMILIES, _table, evaluate_objects, parse_families
 from garrison.core.errors import ConfigError
 from garrison.core.jsonfmt import pretty
 
@@ -92,12 +92,7 @@ def posture_cluster(
         ),
     ] = "",
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for each API request.", min=0.1)] = 30.0,
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output", "-o", envvar="GARRISON_OUTPUT", help="Write the report to this file.", show_default=False
-        ),
-    ] = None,
+    output: OutputOpt = None,
     exceptions: ExceptionsOpt = None,
     baseline: BaselineOpt = None,
     write_baseline: WriteBaselineOpt = None,
@@ -108,10 +103,7 @@ def posture_cluster(
 
     if format not in CLUSTER_FORMATS:
         raise ConfigError(f"unknown format {format!r}; choose from {', '.join(CLUSTER_FORMATS)}")
-    families = {f.strip() for f in only.split(",") if f.strip()}
-    unknown = families - set(FAMILIES)
-    if unknown or not families:
-        raise ConfigError(f"unknown control family {', '.join(sorted(unknown)) or only!r}; use {', '.join(FAMILIES)}")
+    families = parse_families(only)
     level = _check_level(pss)
     version = parse_version(pss_version)
     selected: list[Any] = []

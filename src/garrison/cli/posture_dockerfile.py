@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from garrison.cli.posture import BaselineOpt, ExceptionsOpt, WriteBaselineOpt, app
+from garrison.cli.posture import BaselineOpt, ExceptionsOpt, OutputOpt, WriteBaselineOpt, app
 from garrison.core.errors import ConfigError, NotFoundError
 from garrison.core.jsonfmt import pretty
 from garrison.posture.model import ControlResult, Verdict
@@ -92,12 +92,7 @@ def dockerfile(
     format: Annotated[
         str, typer.Option("--format", "-f", envvar="GARRISON_FORMAT", help=f"Output format: {', '.join(FORMATS)}.")
     ] = "table",
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output", "-o", envvar="GARRISON_OUTPUT", help="Write the report to this file.", show_default=False
-        ),
-    ] = None,
+    output: OutputOpt = None,
     skip: Annotated[
         str,
         typer.Option("--skip", envvar="GARRISON_POSTURE_SKIP", help="Control ids not to run, comma-separated."),

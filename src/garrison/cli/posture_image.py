@@ -8,12 +8,11 @@ Exit 0 when no control failed, 1 when one did, 2 on an error.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from garrison.cli.posture import BaselineOpt, ExceptionsOpt, WriteBaselineOpt, app
+from garrison.cli.posture import BaselineOpt, ExceptionsOpt, OutputOpt, WriteBaselineOpt, app
 from garrison.cli.scan import InsecureOpt, PasswordOpt, PlatformOpt, UserOpt
 from garrison.core.errors import ConfigError
 from garrison.core.jsonfmt import pretty
@@ -28,12 +27,7 @@ def posture_image(
     format: Annotated[
         str, typer.Option("--format", "-f", envvar="GARRISON_FORMAT", help=f"Output format: {', '.join(FORMATS)}.")
     ] = "table",
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output", "-o", envvar="GARRISON_OUTPUT", help="Write the report to this file.", show_default=False
-        ),
-    ] = None,
+    output: OutputOpt = None,
     skip: Annotated[
         str, typer.Option("--skip", envvar="GARRISON_POSTURE_SKIP", help="Control ids not to run, comma-separated.")
     ] = "",

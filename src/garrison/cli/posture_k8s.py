@@ -21,7 +21,7 @@ import typer
 
 from garrison.cli._output import emit as _emit
 from garrison.cli._output import use_color as _use_color
-from garrison.cli.posture import BaselineOpt, ExceptionsOpt, WriteBaselineOpt, app
+from garrison.cli.posture import BaselineOpt, ExceptionsOpt, OutputOpt, WriteBaselineOpt, app
 from garrison.core.errors import ConfigError
 from garrison.core.jsonfmt import pretty
 from garrison.posture.model import ControlResult, Verdict
@@ -98,12 +98,7 @@ def posture_k8s(
         str,
         typer.Option("--format", "-f", envvar="GARRISON_FORMAT", help=f"Output format: {', '.join(K8S_FORMATS)}."),
     ] = "table",
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output", "-o", envvar="GARRISON_OUTPUT", help="Write the report to this file.", show_default=False
-        ),
-    ] = None,
+    output: OutputOpt = None,
     exceptions: ExceptionsOpt = None,
     baseline: BaselineOpt = None,
     write_baseline: WriteBaselineOpt = None,
@@ -114,10 +109,7 @@ def posture_k8s(
 
     if format not in K8S_FORMATS:
         raise ConfigError(f"unknown format {format!r}; choose from {', '.join(K8S_FORMATS)}")
-    families = {f.strip() for f in only.split(",") if f.strip()}
-    unknown = families - set(FAMILIES)
-    if unknown or not families:
-        raise ConfigError(f"unknown control family {', '.join(sorted(unknown)) or only!r}; use {', '.join(FAMILIES)}")
+    families = parse_families(only)
     level = _check_level(pss)
     version = parse_version(pss_version)
     configure_allowed_registries(allowed_registries.split(",") if allowed_registries is not None else None)
@@ -140,6 +132,15 @@ def posture_k8s(
         _emit(render(format, results), output)
     if report["summary"]["failed"]:
         raise typer.Exit(1)
+
+
+def parse_families(only: str) -> set[str]:
+    """The control families named in ``--only`` (comma-separated), each checked."""
+    families = {f.strip() for f in only.split(",") if f.strip()}
+    unknown = families - set(FAMILIES)
+    if unknown or not families:
+        raise ConfigError(f"unknown control family {', '.join(sorted(unknown)) or only!r}; use {', '.join(FAMILIES)}")
+    return families
 
 
 def family_of(control_family: str) -> str:

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from garrison.cli._output import use_color as _use_color
-from garrison.cli.posture import BaselineOpt, ExceptionsOpt, WriteBaselineOpt, app
+from garrison.cli.posture import BaselineOpt, ExceptionsOpt, OutputOpt, WriteBaselineOpt, app
 from garrison.core.errors import ConfigError
 from garrison.core.jsonfmt import pretty
 
@@ -94,12 +94,7 @@ def posture_node(
     format: Annotated[
         str, typer.Option("--format", "-f", envvar="GARRISON_FORMAT", help=f"Output format: {', '.join(NODE_FORMATS)}.")
     ] = "table",
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output", "-o", envvar="GARRISON_OUTPUT", help="Write the report to this file.", show_default=False
-        ),
-    ] = None,
+    output: OutputOpt = None,
     exceptions: ExceptionsOpt = None,
     baseline: BaselineOpt = None,
     write_baseline: WriteBaselineOpt = None,

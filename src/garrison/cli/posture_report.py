@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from garrison.cli.posture import BaselineOpt, ExceptionsOpt, WriteBaselineOpt, app
+from garrison.cli.posture import BaselineOpt, ExceptionsOpt, OutputOpt, WriteBaselineOpt, app
 from garrison.core.errors import ConfigError, NotFoundError
 from garrison.posture.k8s.objects import K8sObject
 from garrison.posture.model import ControlResult, Verdict
@@ -93,12 +93,7 @@ def posture_report(
         str,
         typer.Option("--format", "-f", envvar="GARRISON_FORMAT", help=f"Output format: {', '.join(REPORT_FORMATS)}."),
     ] = "html",
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output", "-o", envvar="GARRISON_OUTPUT", help="Write the report to this file.", show_default=False
-        ),
-    ] = None,
+    output: OutputOpt = None,
     exceptions: ExceptionsOpt = None,
     baseline: BaselineOpt = None,
     write_baseline: WriteBaselineOpt = None,
