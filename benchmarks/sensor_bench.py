@@ -117,11 +117,35 @@ http {{
 
 
 def wrk_rps(url: str, seconds: float) -> float:
+    return wrk_run(url, seconds)[0]
+
+
+def wrk_run(url: str, seconds: float, worker: int | None = None) -> tuple[float, float]:
+    """``(requests/s, nginx worker CPU microseconds per request)`` of one wrk run (CPU is 0 when
+    no worker pid is given). CPU per request is what the sensor's kernel hooks add to each
+    request, and unlike throughput it does not move when other load on the machine takes turns
+    on the two cores."""
+    cpu0 = cpu_seconds(worker) if worker else 0.0
     out = subprocess.run(
         ["wrk", "-t1", "-c16", f"-d{seconds:g}s", url], check=True, capture_output=True, text=True
     ).stdout
-    line = next(x for x in out.splitlines() if x.startswith("Requests/sec:"))
-    return float(line.split()[1])
+    cpu = cpu_seconds(worker) - cpu0 if worker else 0.0
+    rps = float(next(x for x in out.splitlines() if x.startswith("Requests/sec:")).split()[1])
+    total = int(next(x for x in out.splitlines() if "requests in" in x).split()[0])
+    return rps, (cpu / total * 1e6 if worker and total else 0.0)
+
+
+def nginx_worker(master: int) -> int | None:
+    """The pid of the master's (single) worker process."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == master:
+                return int(entry.name)
+    return None
 
 
 def start_nginx(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -150,7 +174,9 @@ def start_nginx(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("nginx did not start")
 
 
-def bench_set(sensors: str, args: argparse.Namespace, tmp: Path, tiny: str, url: str | None) -> dict[str, Any]:
+def bench_set(
+    sensors: str, args: argparse.Namespace, tmp: Path, tiny: str, url: str | None, worker: int | None
+) -> dict[str, Any]:
     status = tmp / "status.json"
     results: dict[str, Any] = {"sensors": sensors, "rates": []}
     cmd = [sys.executable, "-m", "garrison.cli.main", "sensor", "run", "--output", "/dev/null",
@@ -188,15 +214,21 @@ def bench_set(sensors: str, args: argparse.Namespace, tmp: Path, tiny: str, url:
     with_: list[tuple[float, float]] = []
     rps_without: list[float] = []
     rps_with: list[float] = []
+    cpu_without: list[float] = []
+    cpu_with: list[float] = []
     for _ in range(args.repeat):
         without.append(timed_execs(args.execs, "/bin/true"))
         if url is not None:
-            rps_without.append(wrk_rps(url, args.wrk_seconds))
+            rps, cpu = wrk_run(url, args.wrk_seconds, worker)
+            rps_without.append(rps)
+            cpu_without.append(cpu)
         sensor = start_sensor(cmd, status)
         try:
             with_.append(timed_execs(args.execs, "/bin/true"))
             if url is not None:
-                rps_with.append(wrk_rps(url, args.wrk_seconds))
+                rps, cpu = wrk_run(url, args.wrk_seconds, worker)
+                rps_with.append(rps)
+                cpu_with.append(cpu)
         finally:
             stop_sensor(sensor)
     base_wall, base_cpu = min(w for w, _ in without), min(c for _, c in without)
@@ -220,6 +252,13 @@ def bench_set(sensors: str, args: argparse.Namespace, tmp: Path, tiny: str, url:
             "rps_with": round(best_with),
             "throughput_loss_pct": round((1 - best_with / best_without) * 100, 1),
         }
+        if worker is not None:
+            base_us, sens_us = min(cpu_without), min(cpu_with)
+            results["nginx_overhead"].update(
+                cpu_us_per_request_without=round(base_us, 2),
+                cpu_us_per_request_with=round(sens_us, 2),
+                cpu_per_request_overhead_pct=round((sens_us / base_us - 1) * 100, 1),
+            )
     print(json.dumps({"sensors": sensors, **{k: v for k, v in results.items() if "overhead" in k}}), flush=True)
     return results
 
@@ -242,13 +281,14 @@ def main() -> None:
         raise SystemExit("the sensor benchmark needs root")
     _, tiny = storm_tools()
     tmp = Path(tempfile.mkdtemp(prefix="garrison-sensor-bench-"))
-    nginx, url = (None, None)
+    nginx, url, worker = (None, None, None)
     if shutil.which("nginx") and shutil.which("wrk"):
         nginx, url = start_nginx(tmp)
+        worker = nginx_worker(nginx.pid)
     else:
         print("nginx or wrk missing (make deps): no HTTP overhead figures", file=sys.stderr)
     try:
-        sets = [bench_set(s.strip(), args, tmp, tiny, url) for s in args.sets.split(";") if s.strip()]
+        sets = [bench_set(s.strip(), args, tmp, tiny, url, worker) for s in args.sets.split(";") if s.strip()]
     finally:
         if nginx is not None:
             nginx.terminate()

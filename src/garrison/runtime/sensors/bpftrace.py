@@ -2,11 +2,13 @@
 ``unlinkat``, ``linkat``, ``symlinkat``), which plain tracefs tracepoints print only as pointers.
 
 We generate a bpftrace script over the ``syscalls:sys_enter_*`` tracepoints (no kprobes, so it
-runs on kernels where kprobes are absent), filter in the kernel (write opens, or opens under
-``/etc`` and ``/root``, and never our own pid), start ``bpftrace -f json`` and read its JSON lines:
-``printf`` records become events, ``lost_events`` records add to ``lost``. Spawning the tool is
-``openat`` and ``unlinkat`` are reported at exit with the result (the entry's arguments wait in a
-per-thread map), so ``fd.num``/``evt.res`` are known as Falco's rules expect. What makes this optional: it needs the ``bpftrace`` package (``apt-get install bpftrace``).
+runs on kernels where kprobes are absent), filter in the kernel (write opens, or reads of the
+credential and key files of :data:`READ_PREFIXES`, judged on the path's first bytes; never our
+own pid), start ``bpftrace -f json`` and read its JSON lines: ``printf`` records become events,
+``lost_events`` records add to ``lost``. ``openat`` and ``unlinkat`` are reported at exit with the
+result (the entry's arguments wait in a per-thread map), so ``fd.num``/``evt.res`` are known as
+Falco's rules expect. What makes this optional: it needs the ``bpftrace`` package
+(``apt-get install bpftrace``).
 """
 
 from __future__ import annotations
@@ -53,19 +55,47 @@ def _paired(syscall: str, pred: str, fmt: str, values: str) -> str:
     )
 
 
+#: read-only opens reported (write opens always are): the files the rules about reading watch
+#: (credentials, sudo/PAM configuration, SSH host keys, root's home, service-account tokens).
+#: Everything else read, above all ``/etc/ld.so.cache`` read by every dynamically linked exec and
+#: the ``passwd``/``nsswitch.conf``/``localtime`` lookups of every daemon, is dropped in the kernel.
+READ_PREFIXES = (
+    "/etc/shadow",
+    "/etc/gshadow",
+    "/etc/sudoers",
+    "/etc/pam",
+    "/etc/security/",
+    "/etc/master.passwd",
+    "/etc/ssh/",
+    "/root/",
+    "/var/run/secrets/",
+    "/run/secrets/",
+)
+_PREFIX_BYTES = max(len(p) for p in READ_PREFIXES) + 1
+
+
+def _open_probes(syscall: str, self_pid: int) -> str:
+    """The paired probes of ``open``/``openat``: every call pays one short user-memory read of the
+    path's first bytes (not the whole path) and a few in-kernel prefix compares; only write opens
+    and reads of :data:`READ_PREFIXES` copy the whole path and leave the kernel."""
+    wanted = " || ".join(f'strncmp($p, "{prefix}", {len(prefix)}) == 0' for prefix in READ_PREFIXES)
+    return (
+        f"tracepoint:syscalls:sys_enter_{syscall}\n/ pid != {self_pid} /\n"
+        f"{{ $p = str(args->filename, {_PREFIX_BYTES});\n"
+        f"  if ((args->flags & 3) != 0 || {wanted}) {{\n"
+        f'    @{syscall}_on[tid] = 1; printf("{syscall}{SEP}%d{SEP}%d{SEP}%s{SEP}%s{SEP}%d{SEP}%d{SEP}%lu\\n", '
+        "pid, tid, comm, str(args->filename), args->flags, args->mode, cgroup);\n  }\n}\n"
+        f"tracepoint:syscalls:sys_exit_{syscall}\n/ @{syscall}_on[tid] /\n"
+        f'{{ delete(@{syscall}_on[tid]); printf("{syscall}_exit{SEP}%d{SEP}%d{SEP}%d\\n", pid, tid, args->ret); }}'
+    )
+
+
 def build_script(self_pid: int, event_types: set[str] | None) -> str:
     """The bpftrace program for the wanted event types (every family when ``None``)."""
     parts: list[str] = []
     want = event_types
     if want is None or want & OPEN_TYPES:
-        pred = (
-            f'pid != {self_pid} && ((args->flags & 3) != 0 || strncmp(str(args->filename), "/etc/", 5) == 0'
-            ' || strncmp(str(args->filename), "/root/", 6) == 0)'
-        )
-        values = "str(args->filename), args->flags, args->mode"
-        parts.extend(
-            _paired(call, pred, f"%s{SEP}%d{SEP}%d", values) for call in ("openat", "open")
-        )  # open(2): static binaries
+        parts.extend(_open_probes(call, self_pid) for call in ("openat", "open"))  # open(2): static binaries
     if want is None or want & UNLINK_TYPES:
         parts.append(_paired("unlinkat", f"pid != {self_pid}", f"%s{SEP}%d", "str(args->pathname), args->flag"))
         parts.append(_paired("unlink", f"pid != {self_pid}", f"%s{SEP}%d", "str(args->pathname), 0"))  # busybox rm
