@@ -152,8 +152,12 @@ class LazyGroup(TyperGroup):
 app = typer.Typer(
     cls=LazyGroup,
     name="garrison",
-    help="Cloud-native application protection: scan images, filesystems and SBOMs for vulnerabilities and "
-    "secrets, produce SBOMs, and manage the offline vulnerability database.",
+    help="Cloud-native application protection for Kubernetes workloads.\n\n"
+    "Build: scan images, filesystems and SBOMs for vulnerabilities and secrets, produce SBOMs (sbom, scan, "
+    "db, cache). Deploy: check manifests, Dockerfiles, images, clusters and nodes against Pod Security, CIS "
+    "and best-practice controls, and enforce them at admission (posture, admission). Run: zero-trust network "
+    "policy with an nftables dataplane (policy), and kernel sensors with Falco-compatible rules, drift "
+    "detection and response (sensor, rules).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
