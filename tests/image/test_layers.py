@@ -164,6 +164,24 @@ def test_hostile_members_skipped() -> None:
     assert link.type == "symlink" and link.linkname == "/etc" and link.open is None
 
 
+def test_directory_replaced_by_symlink_later_in_the_layer() -> None:
+    """A directory seen (and found safe) earlier is replaced by a symlink: later members under
+    it are written through the link and skipped, nested or not."""
+    data = _tar(
+        [
+            (_info("z", tarfile.SYMTYPE, "/tmp"), None),  # from here on, paths are checked against links
+            (_info("d/x"), b"fine"),
+            (_info("a/b/c.txt"), b"fine"),
+            (_info("d", tarfile.SYMTYPE, "/etc"), None),
+            (_info("d/shadow"), b"through the link"),
+            (_info("a", tarfile.SYMTYPE, "/root"), None),
+            (_info("a/b/evil"), b"through the link"),
+            (_info("e/f/g"), b"fine"),
+        ]
+    )
+    assert [e.info.path for e in _entries(data)] == ["z", "d/x", "a/b/c.txt", "d", "a", "e/f/g"]
+
+
 def test_hardlink_to_file_read_earlier_is_openable() -> None:
     data = _tar([(_info("bin/a"), b"content of a"), (_info("bin/b", tarfile.LNKTYPE, "bin/a"), None), (_info("bin/c", tarfile.LNKTYPE, "bin/zz"), None)])
     it = iter_layer(io.BytesIO(data), name="hl")

@@ -263,7 +263,10 @@ def _nti(field: bytes) -> int:
 
 def _checksum_ok(block: bytes) -> bool:
     stored = _nti(block[148:156])
-    unsigned = sum(block) - sum(block[148:156]) + 256
+    # the unsigned byte sum of the header (chksum field counted as spaces), in C: adler32's low
+    # half is 1 + the byte sum modulo 65521, exact for 256 bytes (at most 65,280)
+    adler = zlib.adler32
+    unsigned = (adler(block[:256]) & 0xFFFF) + (adler(block[256:]) & 0xFFFF) - 2 - sum(block[148:156]) + 256
     if stored == unsigned:
         return True
     signed: int = sum(_SIGNED.unpack(block)) + 256

@@ -148,7 +148,7 @@ _TYPES: dict[bytes, tuple[EntryType, int]] = {
 class _Walk:
     """State shared by the walk over one layer and the content readers it hands out."""
 
-    __slots__ = ("generation", "hardlinks", "name", "opened", "symlinks", "tar")
+    __slots__ = ("generation", "hardlinks", "name", "opened", "safe_dirs", "symlinks", "tar")
 
     def __init__(self, tar: TarStream, name: str) -> None:
         self.tar = tar
@@ -157,6 +157,8 @@ class _Walk:
         self.opened = False
         self.hardlinks = _HardlinkCache()
         self.symlinks: set[str] = set()
+        #: directories (and their ancestors) checked to lie under no symlink of the layer so far
+        self.safe_dirs: set[str] = set()
 
 
 def iter_layer(
@@ -216,7 +218,7 @@ def _entry(walk: _Walk, member: Header) -> Entry | None:
         return None
     if path == "":
         return None
-    if walk.symlinks and _through_symlink(path, walk.symlinks):
+    if walk.symlinks and _through_symlink(path, walk.symlinks, walk.safe_dirs):
         logger.warning("%s: skipping member %r written through a symlink of the same layer", name, path)
         return None
     known = _TYPES.get(member.type)
@@ -247,6 +249,8 @@ def _entry(walk: _Walk, member: Header) -> Entry | None:
 
         return Entry(FileInfo(path, size, mode), "file", open=open_file)
     if etype == "symlink":
+        if path in walk.safe_dirs:  # a directory seen so far is replaced by a link: check again
+            walk.safe_dirs.clear()
         walk.symlinks.add(path)
         return Entry(FileInfo(path, 0, mode), "symlink", linkname=member.linkname)
     if etype == "hardlink":
@@ -268,10 +272,21 @@ def _entry(walk: _Walk, member: Header) -> Entry | None:
     return Entry(FileInfo(path, 0 if etype == "dir" else member.size, mode), etype)
 
 
-def _through_symlink(path: str, symlinks: set[str]) -> bool:
+def _through_symlink(path: str, symlinks: set[str], safe: set[str]) -> bool:
+    """Whether a directory of ``path`` is a symlink of this layer. Answers for directories are
+    kept in ``safe`` (with every ancestor) until a symlink replaces one of them, so the members of
+    one directory cost one set lookup instead of a walk up the tree each."""
     cut = path.rfind("/")
+    if cut <= 0 or path[:cut] in safe:
+        return False
+    checked: list[str] = []
     while cut > 0:
-        if path[:cut] in symlinks:
+        directory = path[:cut]
+        if directory in symlinks:
             return True
+        if directory in safe:
+            break
+        checked.append(directory)
         cut = path.rfind("/", 0, cut)
+    safe.update(checked)
     return False

@@ -92,8 +92,27 @@ class ElfFile:
             shnum,
             shstrndx,
         ) = struct.unpack(fmt, raw)
-        self.segments = self._read_segments(phoff, phentsize, phnum)
-        self.sections = self._read_sections(shoff, shentsize, shnum, shstrndx)
+        self._ph = (phoff, phentsize, phnum)
+        self._segments: list[Segment] | None = None
+        # the section tables are read now (their bounds are the file's validity); the Section
+        # objects are built only for a name that is in the name table (most probes ask for a
+        # section the file does not have: one substring test answers them)
+        self._sh_table, self._sh_fmt, self._sh_entsize, self._names = self._read_section_table(
+            shoff, shentsize, shnum, shstrndx
+        )
+        self._sections: list[Section] | None = None
+
+    @property
+    def segments(self) -> list[Segment]:
+        if self._segments is None:
+            self._segments = self._read_segments(*self._ph)
+        return self._segments
+
+    @property
+    def sections(self) -> list[Section]:
+        if self._sections is None:
+            self._sections = self._build_sections()
+        return self._sections
 
     # -- low level -------------------------------------------------------------------------
 
@@ -129,23 +148,27 @@ class ElfFile:
             out.append(Segment(p_type, p_flags, p_offset, p_vaddr, p_filesz))
         return out
 
-    def _read_sections(self, shoff: int, shentsize: int, shnum: int, shstrndx: int) -> list[Section]:
+    def _read_section_table(
+        self, shoff: int, shentsize: int, shnum: int, shstrndx: int
+    ) -> tuple[bytes, str, int, bytes]:
         if self.is64:
             fmt, minsize = self._bo + "IIQQQQIIQQ", 64
         else:
             fmt, minsize = self._bo + "IIIIIIIIII", 40
         table = self._table("section header", shoff, shentsize, shnum, minsize)
-        if not table:
-            return []
-        raw = [struct.unpack_from(fmt, table, i * shentsize) for i in range(shnum)]
         names = b""
-        if 0 < shstrndx < shnum:
-            _n, s_type, _fl, _addr, s_offset, s_size, *_ = raw[shstrndx]
+        if table and 0 < shstrndx < shnum:
+            _n, s_type, _fl, _addr, s_offset, s_size, *_ = struct.unpack_from(fmt, table, shstrndx * shentsize)
             if s_type != SHT_NOBITS and 0 < s_size <= _MAX_SHSTRTAB:
                 self._check_range("section name table", s_offset, s_size)
                 names = self._read_at(s_offset, s_size)
+        return table, fmt, shentsize, names
+
+    def _build_sections(self) -> list[Section]:
+        table, fmt, entsize, names = self._sh_table, self._sh_fmt, self._sh_entsize, self._names
         out: list[Section] = []
-        for name_off, s_type, _flags, addr, offset, size, *_ in raw:
+        for i in range(len(table) // entsize if table else 0):
+            name_off, s_type, _flags, addr, offset, size, *_ = struct.unpack_from(fmt, table, i * entsize)
             end = names.find(b"\0", name_off) if name_off < len(names) else -1
             name = names[name_off:end].decode("latin-1") if end >= 0 else ""
             out.append(Section(name, s_type, addr, offset, size))
@@ -154,6 +177,8 @@ class ElfFile:
     # -- queries ---------------------------------------------------------------------------
 
     def section(self, name: str) -> Section | None:
+        if self._sections is None and name.encode("latin-1") + b"\0" not in self._names:
+            return None  # no name in the table ends like this one: no such section
         for sec in self.sections:
             if sec.name == name:
                 return sec
