@@ -86,7 +86,12 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"evt_type": "execve", "name": "nsenter", "args": ["-t", "1", "-m", "sh"]},
     ),
     "Garrison Mount From Container": (
-        {"evt_type": "mount", "name": "mount", "container": C, "evt_args": {"dev": "/dev/sda1", "dir": "/mnt"}},
+        {
+            "evt_type": "mount",
+            "name": "exe",
+            "container": C,
+            "evt_args": {"dev": "/dev/sda1", "dir": "/mnt", "flags": "0"},
+        },
         {
             "evt_type": "mount",
             "name": "mount",
@@ -338,6 +343,9 @@ def _benign() -> list[Any]:
         make_event("openat", name="ssh", file="/home/alice/.ssh/id_ed25519", flags=R, ancestors=["bash"]),
         make_event("socket", name="ping", evt_args={"domain": "AF_INET", "type": "SOCK_RAW"}),
         make_event("execve", name="sh", args=["-c", "id"], container=C, ancestors=["conmon"]),
+        # runc protecting its own binary in a container's cgroup (podman exec), its parent already gone
+        make_event("mount", name="exe", container=C, evt_args={"flags": "MS_BIND"}),
+        make_event("mount", name="exe", container=C, evt_args={"flags": "MS_RDONLY|MS_REMOUNT|MS_BIND"}),
     ]
 
 

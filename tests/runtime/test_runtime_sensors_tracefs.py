@@ -13,7 +13,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tests.runtime._sensorkit import Collector, require_root
 
-from garrison.runtime.sensors.tracefs import TCP_FILTER, TracefsSensor, find_tracefs, parse_line
+from garrison.runtime.sensors.tracefs import (
+    RECENT_CONNECT_SECONDS,
+    TCP_FILTER,
+    TracefsSensor,
+    _Decoder,
+    _mount,
+    find_tracefs,
+    parse_line,
+)
 
 ATTACK = r"""
 import ctypes, os, socket
@@ -168,3 +176,38 @@ def test_parse_line_with_fields_option() -> None:
 @given(st.text(max_size=200))
 def test_parse_line_fuzz(text: str) -> None:
     parse_line(text)  # never raises: returns None or a tuple
+
+
+def test_dup2_of_a_gone_process_takes_its_own_recent_connection_only() -> None:
+    """A dup2 onto stdio whose process is gone before its fd table is read borrows the last TCP
+    connection seen for its pid only when the same program connected shortly before: pids are
+    recycled within seconds on a busy node, and a shell redirecting to /dev/null must not inherit
+    the connection of an earlier owner of its pid."""
+    gone = 2_000_000_000  # no such process: /proc reads fail as for one that exited
+
+    def connect(dec: _Decoder, comm: str, ts: float, sk: int) -> None:
+        base = {"skaddr": sk, "sport": 40000, "dport": 4444, "family": 2, "saddr": 0x0100007F, "daddr": 0x0100007F}
+        dec.decode((comm, gone, gone, 0, ts, "inet_sock_set_state", {**base, "oldstate": 7, "newstate": 2}))
+        dec.decode((comm, gone, gone, 0, ts, "inet_sock_set_state", {**base, "oldstate": 2, "newstate": 1}))
+
+    def dup2(dec: _Decoder, comm: str, ts: float) -> object:
+        dec.decode((comm, gone, gone, 0, ts, "sys_enter_dup2", {"oldfd": 3, "newfd": 1}))
+        return dec.decode((comm, gone, gone, 0, ts + 0.001, "sys_exit_dup2", {"ret": 1}))
+
+    dec = _Decoder(0.0)
+    connect(dec, "bash", 100.0, 1)
+    shell = dup2(dec, "bash", 100.01)  # bash -i >& /dev/tcp/...: the same program, milliseconds later
+    assert shell is not None and shell.fd is not None and shell.fd.name == "127.0.0.1:40000->127.0.0.1:4444"
+    assert shell.fd.num == 1
+    dec = _Decoder(0.0)
+    connect(dec, "curl", 100.0, 2)
+    assert dup2(dec, "sh", 100.5) is None  # another program under a recycled pid
+    dec = _Decoder(0.0)
+    connect(dec, "sh", 100.0, 3)
+    assert dup2(dec, "sh", 100.0 + RECENT_CONNECT_SECONDS + 1) is None  # long after: not the same session
+
+
+def test_mount_flags_named_as_falco_names_them() -> None:
+    assert _mount({"flags": 0xC0ED0000 | 0x1000 | 0x20 | 0x1}) == {"flags": "MS_RDONLY|MS_REMOUNT|MS_BIND"}
+    assert _mount({"flags": 0}) == {"flags": "0"}
+    assert _mount({"flags": 0x80000000}) == {"flags": "0x80000000"}  # unknown bits stay visible

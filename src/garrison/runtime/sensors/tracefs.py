@@ -64,7 +64,29 @@ CLONE_FLAGS = {
     0x10000000: "CLONE_NEWUSER", 0x20000000: "CLONE_NEWPID", 0x40000000: "CLONE_NEWNET", 0x00000080: "CLONE_NEWTIME",
     0x00000200: "CLONE_FS", 0x00000400: "CLONE_FILES", 0x00040000: "CLONE_SYSVSEM",
 }  # fmt: skip
+MOUNT_FLAGS = {
+    0x1: "MS_RDONLY", 0x2: "MS_NOSUID", 0x4: "MS_NODEV", 0x8: "MS_NOEXEC", 0x10: "MS_SYNCHRONOUS", 0x20: "MS_REMOUNT",
+    0x40: "MS_MANDLOCK", 0x80: "MS_DIRSYNC", 0x400: "MS_NOATIME", 0x800: "MS_NODIRATIME", 0x1000: "MS_BIND",
+    0x2000: "MS_MOVE", 0x4000: "MS_REC", 0x8000: "MS_SILENT", 0x10000: "MS_POSIXACL", 0x20000: "MS_UNBINDABLE",
+    0x40000: "MS_PRIVATE", 0x80000: "MS_SLAVE", 0x100000: "MS_SHARED", 0x200000: "MS_RELATIME",
+    0x400000: "MS_KERNMOUNT", 0x800000: "MS_I_VERSION", 0x1000000: "MS_STRICTATIME", 0x2000000: "MS_LAZYTIME",
+}  # fmt: skip
+_MS_MGC_MSK = 0xFFFF0000
+_MS_MGC_VAL = 0xC0ED0000
+
+
+def _mount(f: dict[str, int]) -> dict[str, Any]:
+    """Mount flags named as Falco names them (the old ``MS_MGC_VAL`` magic in the top half dropped)."""
+    flags = f.get("flags", 0)
+    if flags & _MS_MGC_MSK == _MS_MGC_VAL:
+        flags &= ~_MS_MGC_MSK
+    return {"flags": flag_names(flags, MOUNT_FLAGS)}
+
+
 MEMFD_FLAGS = {1: "MFD_CLOEXEC", 2: "MFD_ALLOW_SEALING", 4: "MFD_HUGETLB", 8: "MFD_NOEXEC_SEAL", 16: "MFD_EXEC"}
+#: how long after a process's TCP connect a dup2 of a process gone before its fds could be read
+#: is still taken to have duplicated that connection (reverse shells dup2 within milliseconds)
+RECENT_CONNECT_SECONDS = 5.0
 TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 7: "CLOSE", 10: "LISTEN"}
 
 _LINE = re.compile(r"^\s*(.*)-(\d+)\s+\(\s*(\d+|-+)\)\s+\[(\d+)\]\s+(?:\S+\s+)?(\d+\.\d+): (\w+): ?(.*)$")
@@ -150,7 +172,7 @@ TRACEPOINTS: tuple[Tracepoint, ...] = (
     ),
     Tracepoint("unshare", EventKind.PRIVILEGE, "unshare", fmt=_flags("flags", "unshare_flags", CLONE_FLAGS)),
     Tracepoint("setns", EventKind.PRIVILEGE, "setns", fmt=_setns),
-    Tracepoint("mount", EventKind.PRIVILEGE, "mount", fmt=_copy(flags="flags")),
+    Tracepoint("mount", EventKind.PRIVILEGE, "mount", fmt=_mount),
     Tracepoint("init_module", EventKind.PRIVILEGE, "init_module", fmt=_copy(length="len")),
     Tracepoint("finit_module", EventKind.PRIVILEGE, "finit_module", fmt=_copy(fd="fd", flags="flags")),
     Tracepoint("bpf", EventKind.PRIVILEGE, "bpf", fmt=_copy(cmd="cmd")),
@@ -412,7 +434,9 @@ class _Decoder:
         self.pending: dict[tuple[int, str], Event] = {}
         self.connecting: dict[int, tuple[int, int, str]] = {}  # skaddr -> (tgid, tid, comm)
         self.listening: dict[int, tuple[int, int, str]] = {}  # port -> (tgid, tid, comm)
-        self.established: dict[int, FileDescriptor] = {}  # tgid -> its last connected TCP socket
+        # tgid -> (its last connected TCP socket, when, comm): a pid is recycled within seconds on
+        # a busy node, so the entry speaks for a dup2 only from the same program, shortly after
+        self.established: dict[int, tuple[FileDescriptor, float, str]] = {}
 
     def decode(self, parsed: tuple[str, int, int, int, float, str, dict[str, int]]) -> Event | None:
         comm, tid, tgid, _cpu, ts, name, f = parsed
@@ -454,7 +478,10 @@ class _Decoder:
                 except OSError:
                     # exited (or a zombie) before we read its fd table: its last TCP connection seen here
                     last = self.established.get(tgid)
-                    event.fd = dataclasses.replace(last, num=event.res) if last is not None else None
+                    if last is not None and last[2] == comm and 0 <= when - last[1] <= RECENT_CONNECT_SECONDS:
+                        event.fd = dataclasses.replace(last[0], num=event.res)
+                    else:
+                        event.fd = None
                 if event.fd is None:
                     return None  # stdio redirected to a file or pipe: nothing a rule asks about
             return event
@@ -488,7 +515,7 @@ class _Decoder:
             if new == 1 and pid:
                 if len(self.established) > 16384:
                     self.established.clear()
-                self.established[pid] = fd
+                self.established[pid] = (fd, when, pcomm)
             return Event(when, "connect", EventKind.NETWORK, "tracefs", Process(pid=pid, tid=ptid, name=pcomm),
                          fd=fd, res=res, args={"res": res})  # fmt: skip
         if old == 3 and new == 1:  # SYN_RECV -> ESTABLISHED: accepted by the port's listener
