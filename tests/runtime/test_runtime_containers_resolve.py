@@ -16,12 +16,15 @@ from hypothesis import strategies as st
 from tests._containers import Containers, podman, running_containers
 
 from garrison.core.errors import InputError
+from garrison.model.runtime import Container
 from garrison.runtime.containers import (
+    _LIVE,
     UNKNOWN,
     CliInspector,
     ContainerResolver,
     cgroup_dirs,
     container_from_inspect,
+    live_pid,
 )
 
 
@@ -169,3 +172,29 @@ def test_inspect_parser_fuzz(payload: dict[str, Any]) -> None:
         assert "\n" not in str(e)
         return
     assert got.full_id == "a" * 64
+
+
+def test_cgroup_text_reads_the_given_proc_root(tmp_path: Path) -> None:
+    text = "0::/machine.slice/libpod-" + "ab" * 32 + ".scope/container\n"
+    (tmp_path / "4242").mkdir()
+    (tmp_path / "4242" / "cgroup").write_text(text)
+    resolver = ContainerResolver(sources=[], proc=tmp_path)
+    assert resolver.cgroup_text(4242) == text
+    assert resolver.resolve(4242).full_id == "ab" * 32
+    with pytest.raises(OSError):
+        resolver.cgroup_text(4243)
+    assert ContainerResolver(sources=[]).cgroup_text(os.getpid()) == Path("/proc/self/cgroup").read_text()
+
+
+def test_live_pid_remembers_a_live_process_of_the_container(containers: Containers) -> None:
+    c = containers.run("busybox", "sleep", "300")
+    container = ContainerResolver(sources=[]).resolve(c.pid)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    inside = set(c.pids())
+    found = live_pid(container, gone.pid)  # by a scan of /proc
+    assert found in inside and _LIVE[container.full_id] == found
+    assert live_pid(container, gone.pid) == found  # remembered
+    _LIVE[container.full_id] = os.getpid()  # a remembered pid no longer in the container is not used
+    assert live_pid(container, gone.pid) in inside
+    assert live_pid(Container(), gone.pid) == gone.pid  # host: nothing to look for

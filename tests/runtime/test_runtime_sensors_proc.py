@@ -123,3 +123,55 @@ def test_parser_fuzz_structured(what: int, payload: bytes) -> None:
         parse_message(_message(what, payload))
     except ValueError:
         pass
+
+
+def test_idle_reader_stops_promptly() -> None:
+    """The blocking receive wakes on its timeout, so stop() does not wait for another event."""
+    require_root()
+    import time
+
+    sensor = ProcConnectorSensor()
+    sensor.start(lambda _e: None)
+    time.sleep(0.5)
+    start = time.monotonic()
+    sensor.stop()
+    assert time.monotonic() - start < 1.0 and not sensor.stats().running
+
+
+def test_a_burst_is_read_completely_and_in_order() -> None:
+    """300 fork/exit pairs back to back: every one delivered, per-CPU sequence numbers contiguous."""
+    require_root()
+    sensor = ProcConnectorSensor()
+    got = Collector()
+    sensor.start(got)
+    try:
+        burst = "import os\nfor _ in range(300):\n    p = os.fork()\n    if p == 0: os._exit(0)\n    os.waitpid(p, 0)\n"
+        parent = subprocess.Popen([sys.executable, "-c", burst])
+        parent.wait()
+        got.wait_for(lambda e: e.type == "procexit" and e.proc.pid == parent.pid, timeout=10)
+    finally:
+        sensor.stop()
+    forks = [e for e in got.snapshot() if e.type == "clone" and e.proc.ppid == parent.pid]
+    exits = {e.proc.pid for e in got.snapshot() if e.type == "procexit"}
+    assert len(forks) == 300 and {e.proc.pid for e in forks} <= exits
+    nums = [e.num for e in got.snapshot()]
+    assert nums == sorted(nums) and sensor.stats().lost == 0
+
+
+def test_parse_rejects_foreign_and_short_payloads() -> None:
+    fork = _message(PROC_EVENT_FORK, struct.pack("=iiii", 10, 10, 11, 11))
+    foreign = fork[:16] + struct.pack("=I", CN_IDX_PROC + 1) + fork[20:]
+    try:
+        parse_message(foreign)
+    except ValueError as err:
+        assert "idx 2" in str(err)
+    else:
+        raise AssertionError("a message of another connector was accepted")
+    try:
+        parse_message(_message(PROC_EVENT_EXEC, b"\0" * 4))
+    except ValueError as err:
+        assert "truncated (4 < 8 bytes)" in str(err)
+    else:
+        raise AssertionError("a truncated exec event was accepted")
+    cpu, seq, exe = parse_message(_message(PROC_EVENT_EXEC, struct.pack("=ii", 43, 42), seq=9, cpu=0), 0.5)
+    assert (cpu, seq) == (0, 9) and exe is not None and (exe.proc.pid, exe.proc.tid, exe.time) == (42, 43, 123.5)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from garrison.model.runtime import Event, EventKind, Process
-from garrison.runtime.process import ProcessTable, read_proc
+from garrison.runtime.process import ProcessTable, copy_process, merge_into, read_file, read_proc
 
 
 def _wait_child(parent: int, timeout: float = 5.0) -> int:
@@ -108,3 +114,113 @@ def test_memfd_executable_is_flagged() -> None:
         child.kill()
         child.wait()
     assert proc is not None and proc.exe_from_memfd is True and proc.exepath.startswith("/memfd:stage2")
+
+
+def _merge_reference(dst: Process, src: Process) -> None:
+    """The merge rule as first written (one generic test per field): the fast merge must agree."""
+    for f in dataclasses.fields(Process):
+        name = f.name
+        if name in ("pid", "ancestors", "args", "tid"):
+            continue
+        have = getattr(dst, name)
+        if (have is None or have == "" or (have == 0 and name in ("ppid", "tty"))) and (
+            value := getattr(src, name)
+        ) not in (None, ""):
+            setattr(dst, name, value)
+    if not dst.args and src.args:
+        dst.args = list(src.args)
+
+
+_texts = st.sampled_from(["", "sh", "/bin/sh"])
+_ints = st.none() | st.integers(0, 3)
+_processes = st.builds(
+    Process,
+    pid=st.integers(1, 5),
+    ppid=st.integers(0, 3),
+    tid=st.integers(0, 3),
+    name=_texts,
+    exe=_texts,
+    exepath=_texts,
+    args=st.lists(_texts, max_size=2),
+    cwd=_texts,
+    uid=_ints,
+    gid=_ints,
+    euid=_ints,
+    egid=_ints,
+    loginuid=st.none() | st.integers(-1, 2),
+    sid=_ints,
+    pgid=_ints,
+    tty=st.integers(0, 2),
+    vpid=_ints,
+    start_time=st.none() | st.floats(0, 10),
+    exe_upper_layer=st.none() | st.booleans(),
+    exe_from_memfd=st.none() | st.booleans(),
+    exe_writable=st.none() | st.booleans(),
+    env=st.none() | st.dictionaries(_texts, _texts, max_size=1),
+    user_name=_texts,
+    group_name=_texts,
+    cap_effective=_ints,
+    cap_permitted=_ints,
+)
+
+
+@given(_processes, _processes)
+def test_merge_into_agrees_with_the_field_by_field_rule(dst: Process, src: Process) -> None:
+    expected = copy_process(dst)
+    expected.args = list(dst.args)
+    _merge_reference(expected, src)
+    merge_into(dst, src)
+    assert dst == expected
+
+
+@given(_processes)
+def test_copy_process_is_a_shallow_copy(proc: Process) -> None:
+    copied = copy_process(proc)
+    assert copied == dataclasses.replace(proc) and copied is not proc
+    assert copied.args is proc.args  # shared, as dataclasses.replace shares them
+
+
+def test_zombie_keeps_its_name_and_credentials() -> None:
+    """A process that exited but is not reaped yet: stat and status answer, nothing else is read."""
+    child = subprocess.Popen(["/bin/true"])
+    try:
+        deadline = time.monotonic() + 5
+        while open(f"/proc/{child.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline, "child did not become a zombie"
+            time.sleep(0.01)
+        proc = read_proc(child.pid)
+    finally:
+        child.wait()
+    assert proc is not None and proc.name == "true" and proc.ppid == os.getpid()
+    assert proc.args == [] and proc.exe == "" and proc.exepath == "" and proc.cwd == ""
+    assert proc.uid == os.getuid() and proc.gid == os.getgid() and proc.exe_from_memfd is None
+
+
+def test_read_proc_reads_capabilities_and_login_uid() -> None:
+    status = open("/proc/self/status").read()
+    wanted = {line.split(":")[0]: line.split()[1] for line in status.splitlines() if line.startswith("Cap")}
+    me = read_proc(os.getpid())
+    assert me is not None
+    assert me.cap_effective == int(wanted["CapEff"], 16) and me.cap_permitted == int(wanted["CapPrm"], 16)
+    raw = int(open("/proc/self/loginuid").read())
+    assert me.loginuid == (-1 if raw == 4294967295 else raw)
+
+
+def test_read_file_reads_past_the_first_buffer(tmp_path: Path) -> None:
+    big = tmp_path / "big"
+    big.write_bytes(bytes(range(256)) * 64)  # 16 KiB: four times the first read
+    assert read_file(str(big)) == big.read_bytes()
+    assert read_file(str(big), size=100) == big.read_bytes()
+    assert read_file("/proc/self/cmdline") == open("/proc/self/cmdline", "rb").read()
+    with pytest.raises(FileNotFoundError):
+        read_file(str(tmp_path / "missing"))
+
+
+def test_exec_read_of_a_vanished_process_says_so() -> None:
+    gone = subprocess.Popen(["/bin/true"])
+    gone.wait()
+    table = ProcessTable()
+    exec_event = Event(1.0, "execve", EventKind.PROCESS, "proc_connector", Process(pid=gone.pid))
+    assert table.observe(exec_event) is False and table.stats.proc_reads == 1
+    mine = Event(1.0, "execve", EventKind.PROCESS, "proc_connector", Process(pid=os.getpid()))
+    assert table.observe(mine) is True and table.get(os.getpid()) is not None

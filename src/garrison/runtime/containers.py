@@ -47,6 +47,7 @@ from typing import Any
 
 from garrison.core.errors import InputError
 from garrison.model.runtime import Container
+from garrison.runtime.process import read_file
 
 logger = logging.getLogger(__name__)
 
@@ -282,34 +283,47 @@ class _Entry:
     cgroup: CgroupMatch | None
 
 
+_LIVE: dict[str, int] = {}  # full container id -> the live process the last scan found
+
+
 def live_pid(container: Container, pid: int, *, oldest: bool = False) -> int:
     """``pid`` while it lives, else a live process of the same container (``pid`` if none is found);
     with ``oldest``, the container's longest-running process (its init, most likely: what a
     container-wide action should act through, not a process that may exit the next moment).
 
     The fallback scans ``/proc/*/cgroup`` for the container's full id: a response is rare, and a
-    scan of a node's processes takes milliseconds.
+    scan of a node's processes takes milliseconds. The pipeline also asks at every exec of a
+    process that is gone already (its binary is judged through a live process of the container),
+    so the answer of the last scan is remembered per container and tried first.
     """
     full_id = container.full_id
     if container.is_host or len(full_id) < 12:
         return pid
 
+    wanted = full_id.encode()
+
     def usable(candidate: int) -> bool:
         try:
-            with open(f"/proc/{candidate}/cgroup") as fh:
-                if full_id not in fh.read():
-                    return False
+            if wanted not in read_file(f"/proc/{candidate}/cgroup"):
+                return False
             os.stat(f"/proc/{candidate}/ns/net")  # not a zombie on its way out
             return True
         except OSError:
             return False
 
-    if not oldest and usable(pid):
-        return pid
+    if not oldest:
+        if usable(pid):
+            return pid
+        hint = _LIVE.get(full_id)
+        if hint is not None and usable(hint):
+            return hint
     best, best_start = pid, float("inf")
     for entry in os.scandir("/proc"):
         if entry.name.isdigit() and usable(int(entry.name)):
             if not oldest:
+                if len(_LIVE) >= 1024:
+                    _LIVE.clear()
+                _LIVE[full_id] = int(entry.name)
                 return int(entry.name)
             try:
                 with open(f"/proc/{entry.name}/stat") as fh:
@@ -347,6 +361,7 @@ class ContainerResolver:
     ) -> None:
         self._sources = list(default_sources() if sources is None else sources)
         self._proc = proc
+        self._proc_dir = str(proc)
         self._max = max_entries
         self._by_cgroup: dict[str, _Entry] = {}
         self._by_id: dict[str, Container] = {}
@@ -356,8 +371,12 @@ class ContainerResolver:
         self._scanned = 0.0
 
     def cgroup_text(self, pid: int) -> str:
-        """Raw ``/proc/PID/cgroup``; raises ``OSError`` when the process is gone."""
-        return (self._proc / str(pid) / "cgroup").read_text()
+        """Raw ``/proc/PID/cgroup``; raises ``OSError`` when the process is gone.
+
+        Read with :func:`~garrison.runtime.process.read_file` (three system calls) rather than
+        ``Path.read_text``: the pipeline reads it at every fork and exec.
+        """
+        return read_file(f"{self._proc_dir}/{pid}/cgroup").decode("utf-8", "surrogateescape")
 
     def resolve(self, pid: int, fallback_pids: Iterable[int] = ()) -> Container:
         """The container of ``pid`` (``id == "host"`` for host processes).
