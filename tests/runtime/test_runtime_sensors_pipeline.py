@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tests.runtime._sensorkit import Collector, require_root
 
-from garrison.model.runtime import Alert, Event, EventKind, Priority, Process
+from garrison.model.runtime import Alert, Container, Event, EventKind, Priority, Process
 from garrison.runtime.pipeline import AlertSink, Pipeline, alert_record
 from garrison.runtime.process import ProcessTable
 from garrison.runtime.rules import load_rules
@@ -321,3 +321,70 @@ def test_exec_storm_through_the_pipeline_loses_nothing() -> None:
     generator = {e.proc.ppid for e in mine}
     assert len(generator) == 1 and all(e.proc.ancestors and e.proc.ancestors[0].name == "storm" for e in mine)
     assert all(e.container.id == "host" for e in mine)
+
+
+class _Cgroups:
+    """Attribution by cgroup text only: a stand-in for the live resolver (the processes here
+    never exist, as a short-lived process is gone by the time its events are attributed)."""
+
+    def __init__(self, texts: dict[int, str]) -> None:
+        self.texts = texts
+
+    def resolve(self, pid: int, fallback_pids: object = ()) -> Container:
+        return Container()  # gone, no ancestors known: the host, as the live resolver would say
+
+    def cgroup_text(self, pid: int) -> str:
+        text = self.texts.get(pid)
+        if text is None:
+            raise OSError("gone")
+        return text
+
+    def resolve_cgroup(self, text: str) -> Container:
+        return Container(id=text.rsplit("-", 1)[-1][:12]) if "libpod-" in text else Container()
+
+
+class _NamedSensor:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def start(self, sink: object) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+def test_event_of_a_process_not_reported_yet_waits_for_the_proc_connector() -> None:
+    """A tracepoint record that reaches the worker before the proc connector's fork of its
+    (short-lived, containerised) process waits for it and is attributed to the container; one
+    whose process never shows up goes through after the wait, and a known process never waits."""
+    cid = "0123456789ab" * 4
+    parent, child, stranger = os.getpid(), 2_000_000_001, 2_000_000_002  # the last two never exist
+    seen: list[tuple[str, int, str]] = []
+    pipeline = Pipeline(
+        [_NamedSensor("proc")],
+        None,
+        attributor=_Cgroups({parent: f"0::/machine.slice/libpod-{cid}.scope/container"}),  # type: ignore[arg-type]
+        annotate=False,
+        scan=False,
+        on_event=lambda e: seen.append((e.type, e.proc.pid, e.container.id)),
+    )
+    pipeline.start()
+    try:
+        pipeline.submit(Event(0.0, "execve", EventKind.PROCESS, "proc_connector", Process(pid=parent)))
+        while len(seen) < 1:
+            time.sleep(0.001)
+        start = time.monotonic()
+        pipeline.submit(Event(0.0, "unshare", EventKind.PRIVILEGE, "tracefs", Process(pid=child)))  # ahead of its fork
+        pipeline.submit(Event(0.0, "ptrace", EventKind.PRIVILEGE, "tracefs", Process(pid=parent)))  # known: no wait
+        time.sleep(0.05)
+        pipeline.submit(Event(0.0, "clone", EventKind.PROCESS, "proc_connector", Process(pid=child, ppid=parent)))
+        pipeline.submit(Event(0.0, "setns", EventKind.PRIVILEGE, "tracefs", Process(pid=stranger)))  # never reported
+        while len(seen) < 5 and time.monotonic() - start < 3:
+            time.sleep(0.001)
+        waited = time.monotonic() - start
+    finally:
+        pipeline.stop()
+    assert seen[1] == ("ptrace", parent, cid[:12])
+    assert seen[2] == ("clone", child, cid[:12]) and seen[3] == ("unshare", child, cid[:12])
+    assert seen[4] == ("setns", stranger, "host") and Pipeline.DEFER_SECONDS <= waited < 2

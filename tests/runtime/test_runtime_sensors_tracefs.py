@@ -205,6 +205,10 @@ def test_dup2_of_a_gone_process_takes_its_own_recent_connection_only() -> None:
     dec = _Decoder(0.0)
     connect(dec, "sh", 100.0, 3)
     assert dup2(dec, "sh", 100.0 + RECENT_CONNECT_SECONDS + 1) is None  # long after: not the same session
+    dec = _Decoder(0.0)
+    connect(dec, "bash", 100.0, 4)
+    unnamed = dup2(dec, "<...>", 100.2)  # the trace's comm cache lost the name of the exited shell
+    assert unnamed is not None and unnamed.fd is not None and unnamed.fd.num == 1
 
 
 def test_mount_flags_named_as_falco_names_them() -> None:

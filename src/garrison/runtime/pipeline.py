@@ -239,6 +239,10 @@ class Pipeline:
 
     BATCH_NAP = 0.005  # seconds the worker lets events gather after a batch (see :meth:`_work`)
     BATCH_WAKE = 1024  # a backlog this long ends the nap early
+    #: how long an event of a process the table does not know yet waits for the proc connector
+    #: to report it (see :meth:`_unknown`); at most ``DEFER_MAX`` events wait at once
+    DEFER_SECONDS = 0.25
+    DEFER_MAX = 4096
 
     def __init__(
         self,
@@ -301,6 +305,9 @@ class Pipeline:
         self._origins: dict[int, str] = {}
         # pids an exec read found gone (oldest first): attribution asks their ancestors directly
         self._gone: dict[int, None] = {}
+        # events waiting for the proc connector to report their process: (deadline, event)
+        self._deferred: collections.deque[tuple[float, Event]] = collections.deque()
+        self._proc_sensor = any(getattr(s, "name", "") in ("proc", "proc_connector") for s in sensors)
         self._path_origin: Callable[[Event], object] | None = _path_origin() if annotate is True else None
         self._resolve_cgroup_id: Callable[[int], Container | None] | None = getattr(
             self.attributor, "resolve_cgroup_id", None
@@ -447,12 +454,19 @@ class Pipeline:
         queued = self._queue
         pop = queued.popleft
         wake = self._wake
-        process = self.process
+        deferred = self._deferred
         busy = False
         while True:
             try:
                 event = pop()
             except IndexError:
+                if deferred:
+                    self._release_deferred(force=self._stopping)
+                    if deferred:  # still waiting: look again soon, whatever arrives meanwhile
+                        self._napping = True
+                        wake.acquire(timeout=self.BATCH_NAP)
+                        self._napping = False
+                        continue
                 if self._stopping:
                     return
                 if busy:
@@ -467,11 +481,51 @@ class Pipeline:
                 self._idle = False
                 continue
             busy = True
-            try:
-                process(event)
-            except Exception:
-                self.stats.errors += 1
-                logger.exception("pipeline failed on a %s event from %s", event.type, event.sensor)
+            if event.sensor != "proc_connector" and len(deferred) < self.DEFER_MAX and self._unknown(event):
+                deferred.append((time.monotonic() + self.DEFER_SECONDS, event))
+                continue
+            self._safe_process(event)
+            if deferred and event.sensor == "proc_connector":
+                self._release_deferred()
+
+    def _safe_process(self, event: Event) -> None:
+        try:
+            self.process(event)
+        except Exception:
+            self.stats.errors += 1
+            logger.exception("pipeline failed on a %s event from %s", event.type, event.sensor)
+
+    def _unknown(self, event: Event) -> bool:
+        """Whether the event's process is one the proc connector has not reported yet.
+
+        Sensors read the kernel on their own threads: under load the tracepoint record of a
+        short-lived process (``unshare -U`` in a container) can reach the worker before the proc
+        connector's fork and exec of that process, and then its cgroup, parents and command line
+        are unknown and the process is gone. Such an event waits up to ``DEFER_SECONDS`` for the
+        process to appear in the table (released at once when it does), then goes through as it
+        is. Processes present when the sensor started are in the table from its scan.
+        """
+        pid = event.proc.pid
+        return (
+            self._cgroup_text is not None
+            and self._proc_sensor
+            and pid > 0
+            and pid not in self._cgroups
+            and self.table.get(pid) is None
+        )
+
+    def _release_deferred(self, force: bool = False) -> None:
+        """Process the waiting events whose process is known now or whose wait is over, in order."""
+        deferred = self._deferred
+        now = time.monotonic()
+        keep: list[tuple[float, Event]] = []
+        while deferred:
+            deadline, event = deferred.popleft()
+            if force or deadline <= now or not self._unknown(event):
+                self._safe_process(event)
+            else:
+                keep.append((deadline, event))
+        deferred.extend(keep)
 
     def process(self, event: Event) -> list[Alert]:
         """Enrich, evaluate and respond to one event (synchronously; also used by tests and replays)."""

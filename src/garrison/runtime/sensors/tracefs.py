@@ -478,7 +478,10 @@ class _Decoder:
                 except OSError:
                     # exited (or a zombie) before we read its fd table: its last TCP connection seen here
                     last = self.established.get(tgid)
-                    if last is not None and last[2] == comm and 0 <= when - last[1] <= RECENT_CONNECT_SECONDS:
+                    # the same program (a name unknown on either side, read after the process
+                    # was gone with an evicted trace comm, does not tell programs apart)
+                    same = last is not None and (last[2] == comm or not last[2] or not comm)
+                    if last is not None and same and 0 <= when - last[1] <= RECENT_CONNECT_SECONDS:
                         event.fd = dataclasses.replace(last[0], num=event.res)
                     else:
                         event.fd = None
