@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from garrison.core.errors import DatabaseError
 from garrison.vulndb.schema import FORMAT, SCHEMA_VERSION, create_schema
@@ -30,6 +30,8 @@ _CHUNK = 500
 
 DEFAULT_MAX_AGE = timedelta(days=7)
 
+_T = TypeVar("_T")
+
 
 def default_db_path() -> Path:
     """``$GARRISON_DB``, else ``$XDG_CACHE_HOME/garrison/db/garrison.db`` (``~/.cache`` default)."""
@@ -40,7 +42,7 @@ def default_db_path() -> Path:
     return Path(cache).expanduser() / "garrison" / "db" / "garrison.db"
 
 
-def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
     for i in range(0, len(items), _CHUNK):
         yield items[i : i + _CHUNK]
 
@@ -130,32 +132,54 @@ class VulnDB:
             raise DatabaseError(f"query failed ({exc}); {FIX_HINT}", input_name=str(self.path)) from None
 
     def affected_rows(self, ecosystem: str, packages: Sequence[str]) -> list[tuple[Any, ...]]:
-        """Affected entries for ``packages`` in ``ecosystem``: (package, vuln_id, source,
-        advisory_url, status, severity, ranges, listed, fixed); the last three
-        are JSON text (``listed``: the listed versions the ranges do not cover, see
-        :mod:`garrison.vulndb.schema`). Only the columns matching reads are fetched; rows are in
-        insertion order per package, the order of the ``affected_pkg`` index (no sort step)."""
+        """Affected entries for ``packages`` in ``ecosystem``: (package, vuln_id, profile,
+        advisory_url, form, extra) where ``profile`` and ``form`` are ids (:meth:`profiles`,
+        :meth:`range_forms`) and ``extra`` is None unless the entry lists versions its ranges do
+        not cover: then the JSON text ``[listed, fixed]`` (see :mod:`garrison.vulndb.schema`).
+        Only what matching reads is fetched, mostly as small integers; rows are in insertion
+        order per package, the order of the ``affected_pkg`` index (no sort step)."""
         out: list[tuple[Any, ...]] = []
         for chunk in _chunks(packages):
             marks = ",".join("?" * len(chunk))
             out.extend(
                 self._query(
-                    "SELECT package, vuln_id, source, advisory_url, status, severity, ranges, listed, fixed "  # noqa: S608 - placeholders
+                    "SELECT package, vuln_id, profile, advisory_url, form, "  # noqa: S608 - placeholders
+                    "CASE WHEN listed = '[]' THEN NULL ELSE '[' || listed || ',' || fixed || ']' END "
                     f"FROM affected WHERE ecosystem = ? AND package IN ({marks}) ORDER BY package, rowid",
                     [ecosystem, *chunk],
                 )
             )
         return out
 
+    def profiles(self) -> dict[int, tuple[str, str, str]]:
+        """Every (source, status, severity) of affected entries by its id."""
+        return {pid: (src, status, sev) for pid, src, status, sev in self._query("SELECT * FROM profiles", ())}
+
+    def range_forms(self, ids: Sequence[int], stored: bool = True) -> list[tuple[int, bytes | str]]:
+        """(id, form) of ``ids``: the stored ``marshal`` bytes, or the ranges JSON text when there
+        are none (schemes with object keys) or ``stored`` is False."""
+        column = "ifnull(form, ranges)" if stored else "ranges"
+        out: list[tuple[int, bytes | str]] = []
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT id, {column} FROM range_forms WHERE id IN ({marks})"  # noqa: S608 - fixed names
+            out.extend(self._query(sql, chunk))
+        return out
+
+    def meta_value(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
     def vulnerability_rows(self, ids: Sequence[str]) -> list[tuple[Any, ...]]:
-        """(id, source, summary, details, published, modified, refs, cwes): what an advisory shows."""
+        """(id, source, summary, details, published, modified, refs, cwes): what an advisory
+        shows; ``refs`` and ``cwes`` are JSON lists, None when empty (most are)."""
         out: list[tuple[Any, ...]] = []
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
             out.extend(
                 self._query(
-                    "SELECT id, source, summary, details, published, modified, refs, cwes "  # noqa: S608 - placeholders only
-                    f"FROM vulnerabilities WHERE id IN ({marks}) ORDER BY id, feed",
+                    "SELECT id, source, summary, details, published, modified, nullif(refs, '[]'), "  # noqa: S608
+                    f"nullif(cwes, '[]') FROM vulnerabilities WHERE id IN ({marks}) ORDER BY id, feed",
                     chunk,
                 )
             )
@@ -176,16 +200,21 @@ class VulnDB:
         return out
 
     def alias_map(self, ids: Sequence[str]) -> dict[str, tuple[set[str], set[str]]]:
-        """For each id, (its aliases, the ids it is related to), one hop through the index."""
-        out: dict[str, tuple[set[str], set[str]]] = {i: (set(), set()) for i in ids}
+        """For each id that has any, (its aliases, the ids it is related to), one hop through the
+        index; ids without links are left out."""
+        out: dict[str, tuple[set[str], set[str]]] = {}
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
             sql = f"SELECT vuln_id, alias, kind FROM aliases WHERE vuln_id IN ({marks})"  # noqa: S608 - placeholders only
             for a, b, kind in self._query(sql, chunk):
                 if b != a:
-                    out[a][0 if kind == "alias" else 1].add(b)
+                    links = out.get(a)
+                    if links is None:
+                        links = out[a] = (set(), set())
+                    links[0 if kind == "alias" else 1].add(b)
         for aliases, related in out.values():
-            related -= aliases
+            if related:
+                related -= aliases
         return out
 
     def ecosystems(self) -> list[str]:

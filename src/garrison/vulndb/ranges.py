@@ -5,6 +5,12 @@ For each range whose ``BeforeLimits`` holds, walk the events sorted by version: 
 ``v >= fixed``, ``last_affected`` clears it when ``v > last_affected``. A version is affected when
 any range says so or it is listed in ``versions``. Ranges are compiled once per (entry, scheme):
 each version string is turned into a key by the ecosystem's :class:`VersionScheme`.
+
+:func:`form_of` turns compiled ranges into the plain tuples matching evaluates (a :data:`Form`):
+``(lo, hi, hit)`` for the common one-interval ``introduced lo, fixed hi`` range and
+``(events, limits)`` otherwise. A form of a scheme whose keys are tuples, ints and strings is
+what :mod:`garrison.vulndb.forms` stores with ``marshal`` at import, so matching decodes keys
+instead of parsing versions.
 """
 
 from __future__ import annotations
@@ -22,6 +28,16 @@ logger = logging.getLogger(__name__)
 _KIND_ORDER = {"introduced": 0, "fixed": 1, "last_affected": 2, "limit": 3}
 
 KeyFn = Callable[[str], Any]
+
+#: why a version is in a range, as matching carries it: (readable bounds, the fix ending the interval or ())
+MatchHit = tuple[str, tuple[str, ...]]
+#: ``introduced lo, fixed hi`` with ``lo < hi`` (``lo`` None for ``"0"``): (lo key, hi key, hit)
+Interval = tuple[Any, Any, MatchHit]
+#: any other range: (events sorted as evaluated: (kind, key or None, text), limit keys; () when
+#: there is none or a ``"*"`` limit, which bounds nothing)
+General = tuple[tuple[tuple[str, Any, str], ...], tuple[Any, ...]]
+#: the compiled ranges of one entry, in stored order (the first range that hits decides the hit)
+Form = tuple[Interval | General, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,34 +61,68 @@ class CompiledRange:
         if simple is not None:
             lo, hi, hit = simple
             return hit if (lo is None or v >= lo) and v < hi else None
-        if self.limits and not self.has_star_limit and not any(v < lim for lim in self.limits):
+        found = general_hit(self.events, () if self.has_star_limit else self.limits, v)
+        if found is None:
             return None
-        vulnerable = False
-        since = -1
-        for i, (kind, key, _text) in enumerate(self.events):
-            if kind == "introduced":
-                if key is None or v >= key:
-                    vulnerable = True
-                    since = i
-            elif kind == "fixed":
-                if v >= key:
-                    vulnerable = False
-            elif kind == "last_affected" and v > key:
+        return Hit(found[0], found[1][0] if found[1] else None)
+
+
+def general_hit(events: Sequence[tuple[str, Any, str]], limits: Sequence[Any], v: Any) -> MatchHit | None:
+    """The hit of key ``v`` in one range given as sorted events and limit keys (none: unbounded)."""
+    if limits and not any(v < lim for lim in limits):
+        return None
+    vulnerable = False
+    since = -1
+    for i, (kind, key, _text) in enumerate(events):
+        if kind == "introduced":
+            if key is None or v >= key:
+                vulnerable = True
+                since = i
+        elif kind == "fixed":
+            if v >= key:
                 vulnerable = False
-        if not vulnerable:
-            return None
-        lower = self.events[since][2] if since >= 0 and self.events[since][1] is not None else ""
-        upper_kind, upper = "", ""
-        for kind, _key, text in self.events[since + 1 :]:
-            if kind in ("fixed", "last_affected"):
-                upper_kind, upper = kind, text
-                break
-        parts = [f">={lower}"] if lower else []
-        if upper_kind == "fixed":
-            parts.append(f"<{upper}")
-        elif upper_kind == "last_affected":
-            parts.append(f"<={upper}")
-        return Hit(", ".join(parts) or "*", upper if upper_kind == "fixed" else None)
+        elif kind == "last_affected" and v > key:
+            vulnerable = False
+    if not vulnerable:
+        return None
+    lower = events[since][2] if since >= 0 and events[since][1] is not None else ""
+    upper_kind, upper = "", ""
+    for kind, _key, text in events[since + 1 :]:
+        if kind in ("fixed", "last_affected"):
+            upper_kind, upper = kind, text
+            break
+    parts = [f">={lower}"] if lower else []
+    if upper_kind == "fixed":
+        parts.append(f"<{upper}")
+    elif upper_kind == "last_affected":
+        parts.append(f"<={upper}")
+    return (", ".join(parts) or "*", (upper,) if upper_kind == "fixed" and upper else ())
+
+
+def form_of(compiled: Sequence[CompiledRange]) -> Form:
+    """Compiled ranges as plain tuples (see :data:`Form`), in the same order."""
+    out: list[Interval | General] = []
+    for rng in compiled:
+        if rng.simple is not None:
+            lo, hi, hit = rng.simple
+            out.append((lo, hi, (hit.matched_range, (hit.fixed,) if hit.fixed else ())))
+        else:
+            out.append((tuple(rng.events), () if rng.has_star_limit else tuple(rng.limits)))
+    return tuple(out)
+
+
+def form_hit(form: Form, v: Any) -> MatchHit | None:
+    """The hit of key ``v`` in the first range of ``form`` that contains it."""
+    for rng in form:
+        if len(rng) == 3:
+            lo, hi, hit = rng
+            if (lo is None or v >= lo) and v < hi:
+                return hit
+        else:
+            found = general_hit(rng[0], rng[1], v)
+            if found is not None:
+                return found
+    return None
 
 
 def _sort_key(event: tuple[str, Any, str]) -> tuple[int, Any, int]:
@@ -150,7 +200,7 @@ def uncovered_versions(ranges: Sequence[Sequence[Any]], versions: Sequence[str],
     hit first, and one the scheme cannot parse can never be hit (an installed version that does
     not parse matches nothing). Computed at import time so matching never parses the long
     ``versions`` lists of OSV records; order is kept."""
-    compiled = compile_ranges(ranges, key, "listed versions")
+    form = form_of(compile_ranges(ranges, key, "listed versions"))
     out: list[str] = []
     for text in versions:
         try:
@@ -158,10 +208,9 @@ def uncovered_versions(ranges: Sequence[Sequence[Any]], versions: Sequence[str],
         except (InvalidVersion, TypeError, ValueError):
             continue
         try:
-            if any(rng.evaluate(k) is not None for rng in compiled):
+            if form_hit(form, k) is not None:
                 continue
         except TypeError:  # keys that do not compare: keep it, the matcher decides
             pass
         out.append(text)
     return out
-

@@ -6,8 +6,8 @@ are replaced rarely and the tables are small, so ``feed`` is not indexed). Alias
 in both directions, so lookups only use ``aliases.vuln_id``.
 Affected entries are keyed by (ecosystem, package) and hold their ranges pre-parsed as compact
 JSON (``[[type, [[kind, version], ...], repo], ...]``) plus the fixed versions they name, so
-matching never re-reads the advisories; the matcher orders events with the ecosystem's version
-scheme when it compiles an entry.
+matching never re-reads the advisories; events are ordered with the ecosystem's version scheme
+when the ranges are compiled (at import since schema 3, see below).
 
 ``affected.listed`` (schema 2) holds the explicitly listed versions that the entry's ranges do not
 already cover, computed at import with the ecosystem's version scheme
@@ -16,6 +16,12 @@ already cover, computed at import with the ecosystem's version scheme
 ``versions`` keeps the full list. A schema-1 file is migrated in place by :func:`migrate` when
 ``garrison db import``/``db update`` extends it; scans refuse it with the command that fixes it.
 A change to a version scheme's ordering must bump :data:`SCHEMA_VERSION` (``listed`` depends on it).
+
+Schema 3 adds ``range_forms`` and ``profiles`` with ``affected.form`` and ``affected.profile``
+pointing at them: the ranges compiled at import and the dictionary-encoded (source, status,
+severity) of each entry (see :mod:`garrison.vulndb.forms`). :func:`migrate` brings schema-1 and
+schema-2 files to this version in place; it looks at the columns a file has, not only at its
+stamp, and recomputes every derived column.
 """
 
 from __future__ import annotations
@@ -24,10 +30,10 @@ import sqlite3
 from typing import Any, cast
 
 #: Bump on any incompatible change; a DB of another version must be rebuilt.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Schema versions :func:`migrate` brings to :data:`SCHEMA_VERSION` (the current one included).
-MIGRATABLE = frozenset({"1", str(SCHEMA_VERSION)})
+MIGRATABLE = frozenset({"1", "2", str(SCHEMA_VERSION)})
 
 #: Value of ``meta.format`` that identifies a Garrison vulnerability database.
 FORMAT = "garrison-vulndb"
@@ -93,7 +99,9 @@ CREATE TABLE affected (
     versions    TEXT NOT NULL DEFAULT '[]', -- explicit affected versions
     listed      TEXT NOT NULL DEFAULT '[]', -- of which those the ranges do not cover (what matching reads)
     fixed       TEXT NOT NULL DEFAULT '[]', -- fixed versions named by the ranges
-    ecosystem_specific TEXT NOT NULL DEFAULT ''
+    ecosystem_specific TEXT NOT NULL DEFAULT '',
+    form        INTEGER NOT NULL DEFAULT 0, -- range_forms.id of the compiled ranges (0: ranges '[]')
+    profile     INTEGER NOT NULL DEFAULT 0  -- profiles.id of its (source, status, severity)
 );
 CREATE INDEX affected_pkg ON affected (ecosystem, package);
 
@@ -107,13 +115,31 @@ CREATE TABLE aliases (
 ) WITHOUT ROWID;
 """
 
+#: Tables of schema 3 (also created by :func:`migrate`).
+FORMS_DDL = """
+CREATE TABLE IF NOT EXISTS range_forms (
+    id     INTEGER PRIMARY KEY,
+    scheme TEXT NOT NULL,   -- version scheme of the keys ('' when the ecosystem has none)
+    ranges TEXT NOT NULL,   -- the affected.ranges text compiled
+    form   BLOB             -- marshal of the compiled form (NULL when the scheme's keys are objects)
+);                          -- (scheme, ranges) is unique: the import dedups them without an index
+
+CREATE TABLE IF NOT EXISTS profiles (
+    id       INTEGER PRIMARY KEY,
+    source   TEXT NOT NULL,
+    status   TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    UNIQUE (source, status, severity)
+);
+"""
+
 #: Tables whose rows belong to a feed (deleted when that feed is re-imported).
 FEED_TABLES = ("vulnerabilities", "severities", "affected", "aliases")
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
     """Create every table in an empty database and stamp the schema version."""
-    conn.executescript(DDL)
+    conn.executescript(DDL + FORMS_DDL)
     conn.executemany(
         "INSERT INTO meta (key, value) VALUES (?, ?)",
         [("format", FORMAT), ("schema_version", str(SCHEMA_VERSION))],
@@ -159,24 +185,42 @@ _UNSET = object()
 
 
 def migrate(conn: sqlite3.Connection) -> bool:
-    """Bring a schema-1 database to this version in place (inside the caller's transaction);
-    False when its version is not one this code can migrate."""
+    """Bring a schema-1 or schema-2 database to this version in place (inside the caller's
+    transaction); False when its version is not one this code can migrate."""
     import json
+
+    from garrison.vulndb.forms import FormWriter
 
     version = dict(conn.execute("SELECT key, value FROM meta").fetchall()).get("schema_version")
     if version == str(SCHEMA_VERSION):
         return True
-    if version != "1":
+    if version not in MIGRATABLE:
         return False
-    conn.execute("ALTER TABLE affected ADD COLUMN listed TEXT NOT NULL DEFAULT '[]'")
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(affected)")}
+    if "listed" not in columns:
+        conn.execute("ALTER TABLE affected ADD COLUMN listed TEXT NOT NULL DEFAULT '[]'")
+    for column in ("form", "profile"):
+        if column not in columns:
+            conn.execute(f"ALTER TABLE affected ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+    for table in ("range_forms", "profiles"):  # derived data only: rebuilt from the rows below
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+    for statement in FORMS_DDL.split(";"):  # not executescript: it would commit the caller's transaction
+        if statement.strip():  # (no ";" in FORMS_DDL but between statements)
+            conn.execute(statement)
     keys: dict[str, Any] = {}
+    writer = FormWriter(conn)
     updates = []
-    for rowid, ecosystem, ranges, versions in conn.execute(
-        "SELECT rowid, ecosystem, ranges, versions FROM affected WHERE versions != '[]'"
+    for rowid, ecosystem, package, vuln_id, source, status, severity, ranges, versions in conn.execute(
+        "SELECT rowid, ecosystem, package, vuln_id, source, status, severity, ranges, versions FROM affected"
     ):
-        listed = listed_versions(ecosystem, json.loads(ranges), json.loads(versions), keys)
-        updates.append((json.dumps(listed, separators=(",", ":"), ensure_ascii=False), rowid))
-    conn.executemany("UPDATE affected SET listed = ? WHERE rowid = ?", updates)
+        listed = "[]"
+        if versions != "[]":
+            found = listed_versions(ecosystem, json.loads(ranges), json.loads(versions), keys)
+            listed = json.dumps(found, separators=(",", ":"), ensure_ascii=False)
+        form = writer.form(ecosystem, ranges, vuln_id, package)
+        updates.append((listed, form, writer.profile(source, status, severity), rowid))
+    writer.flush()
+    conn.executemany("UPDATE affected SET listed = ?, form = ?, profile = ? WHERE rowid = ?", updates)
+    writer.finish()
     conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
     return True
-

@@ -2,7 +2,9 @@
 
 :class:`Store` works inside the caller's transaction: the first time a feed is seen its old rows
 are deleted, then rows are buffered and written in batches. :meth:`Store.finish` records each
-feed's counts in ``sources`` and stamps ``meta.built``.
+feed's counts in ``sources`` and stamps ``meta.built``. Each affected row gets the id of its
+compiled ranges and of its (source, status, severity) profile
+(:class:`~garrison.vulndb.forms.FormWriter`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from garrison.vulndb.forms import FormWriter
 from garrison.vulndb.ingest._common import real_time
 from garrison.vulndb.records import NOT_AFFECTED, Advisory, FeedInfo
 from garrison.vulndb.schema import FEED_TABLES, listed_versions
@@ -61,6 +64,7 @@ class Store:
         self._affected: list[tuple[Any, ...]] = []
         self._aliases: list[tuple[str, str, str, str]] = []
         self._keys: dict[str, Any] = {}  # parsed versions per scheme, for ``listed``
+        self._forms = FormWriter(conn)
 
     def _feed(self, feed: str, label: str) -> FeedCounts:
         counts = self.counts.get(feed)
@@ -128,6 +132,7 @@ class Store:
             if aff.status == NOT_AFFECTED:
                 counts.not_affected += 1
             ranges = [r.to_json() for r in aff.ranges]
+            ranges_text = _dumps(ranges)
             self._affected.append(
                 (
                     aff.ecosystem,
@@ -139,11 +144,13 @@ class Store:
                     aff.advisory_url,
                     aff.status,
                     aff.severity,
-                    _dumps(ranges),
+                    ranges_text,
                     _dumps(aff.versions),
                     _dumps(listed_versions(aff.ecosystem, ranges, list(aff.versions), self._keys)),
                     _dumps(aff.fixed),
                     _dumps(aff.ecosystem_specific) if aff.ecosystem_specific else "",
+                    self._forms.form(aff.ecosystem, ranges_text, adv.id, aff.package),
+                    self._forms.profile(adv.source, aff.status, aff.severity),
                 )
             )
 
@@ -163,9 +170,11 @@ class Store:
         if self._sevs:
             c.executemany("INSERT OR IGNORE INTO severities VALUES (?,?,?,?,?,?,?,?)", self._sevs)
         if self._affected:
+            self._forms.flush()
             c.executemany(
                 "INSERT INTO affected (ecosystem, package, vuln_id, feed, source, advisory, advisory_url, status, "
-                "severity, ranges, versions, listed, fixed, ecosystem_specific) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "severity, ranges, versions, listed, fixed, ecosystem_specific, form, profile) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 self._affected,
             )
         if self._aliases:
@@ -178,6 +187,7 @@ class Store:
     def finish(self, infos: dict[str, FeedInfo]) -> None:
         """Write buffered rows, one ``sources`` row per feed seen, and the build time."""
         self.flush()
+        self._forms.finish()
         now = utc_now()
         for feed, counts in self.counts.items():
             info = infos.get(feed, FeedInfo(feed))

@@ -48,6 +48,20 @@ def _load() -> None:
 
 
 def get_scheme(name: str) -> VersionScheme:
+    """The scheme registered as ``name``. Its module (named like the scheme) is imported alone
+    first: a scan of one distro needs one scheme, and importing all of them (their regular
+    expressions compiled) was a noticeable part of a cold match."""
+    scheme = _SCHEMES.get(name)
+    if scheme is not None:
+        return scheme
+    if name.isidentifier() and not name.startswith("_") and name not in ("interface", "constraints"):
+        try:
+            importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError:
+            pass
+        scheme = _SCHEMES.get(name)
+        if scheme is not None:
+            return scheme
     _load()
     try:
         return _SCHEMES[name]
