@@ -31,7 +31,8 @@ from garrison.runtime.response import (
     policy_from_data,
 )
 
-COUNTER = "i=0; while true; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.05; done"
+# renamed into place, so a read never sees the file truncated half-way through a write
+COUNTER = "i=0; while true; do i=$((i+1)); echo $i > /tmp/counter.new; mv /tmp/counter.new /tmp/counter; sleep 0.05; done"
 
 
 @pytest.fixture
@@ -115,7 +116,9 @@ def test_pause_freezes_and_unpause_resumes(containers: Containers) -> None:
     assert Path(f"/proc/{c.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("S", "D", "T")
     thawed = responder.unpause(events[0].container, c.pid)
     assert thawed.args["result"] == "ok" and thawed.kind is EventKind.RESPONSE
-    time.sleep(0.6)
+    deadline = time.monotonic() + 5  # a loaded machine may take a moment to schedule the thawed tasks
+    while _counter(c) <= frozen_at and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert _counter(c) > frozen_at, "the counter did not resume after unpause"
 
 
