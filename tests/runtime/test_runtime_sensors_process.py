@@ -224,3 +224,27 @@ def test_exec_read_of_a_vanished_process_says_so() -> None:
     assert table.observe(exec_event) is False and table.stats.proc_reads == 1
     mine = Event(1.0, "execve", EventKind.PROCESS, "proc_connector", Process(pid=os.getpid()))
     assert table.observe(mine) is True and table.get(os.getpid()) is not None
+
+
+def test_recycled_pid_is_read_again() -> None:
+    """An entry whose pid now names a process that started later (pid reuse) is replaced by a
+    fresh read; the same process, a gone one, or an event older than the live process leave it."""
+    pid = os.getpid()
+    real = read_proc(pid)
+    assert real is not None
+    table = ProcessTable()
+    table._put(dataclasses.replace(real, start_time=real.start_time - 60, args=["previous", "owner"]))
+    assert not table.recycled(pid, real.start_time - 30)  # an event of the previous owner
+    assert table.recycled(pid, time.time())
+    fresh = table.get(pid)
+    assert fresh is not None and fresh.args == real.args and abs(fresh.start_time - real.start_time) < 0.1
+    assert not table.recycled(pid, time.time())  # now current
+    assert not table.recycled(2_000_000_000, time.time())  # unknown pid
+    before = time.time()
+    child = subprocess.Popen(["sleep", "5"])
+    try:  # start times are exact enough to tell owners of a pid apart (btime is whole seconds)
+        started = read_proc(child.pid)
+        assert started is not None and before - 0.05 <= started.start_time <= time.time() + 0.05
+    finally:
+        child.kill()
+        child.wait()

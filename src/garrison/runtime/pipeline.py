@@ -481,12 +481,24 @@ class Pipeline:
                 self._idle = False
                 continue
             busy = True
-            if event.sensor != "proc_connector" and len(deferred) < self.DEFER_MAX and self._unknown(event):
-                deferred.append((time.monotonic() + self.DEFER_SECONDS, event))
-                continue
+            if event.sensor not in ("proc_connector", "audit"):
+                self._forget_recycled(event)
+                if len(deferred) < self.DEFER_MAX and self._unknown(event):
+                    deferred.append((time.monotonic() + self.DEFER_SECONDS, event))
+                    continue
             self._safe_process(event)
             if deferred and event.sensor == "proc_connector":
                 self._release_deferred()
+
+    def _forget_recycled(self, event: Event) -> None:
+        """When the event's pid now names a newer process than the table's entry, the table has
+        re-read it; what this pipeline remembered of the previous owner (container, cgroup, exe
+        origin) goes too, so the event is not attributed to the previous owner's container."""
+        pid = event.proc.pid
+        if pid > 0 and self.table.recycled(pid, event.time):
+            self._containers.pop(pid, None)
+            self._cgroups.pop(pid, None)
+            self._origins.pop(pid, None)
 
     def _safe_process(self, event: Event) -> None:
         try:

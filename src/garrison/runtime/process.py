@@ -43,13 +43,9 @@ _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def _boot_time() -> float:
-    try:
-        with open("/proc/stat", "rb") as fh:
-            for line in fh:
-                if line.startswith(b"btime "):
-                    return float(line.split()[1])
-    except OSError:
-        pass
+    """The epoch time of boot, to the microsecond: ``/proc/PID/stat`` start times count clock
+    ticks since boot, and they are compared with event times (``btime`` in ``/proc/stat`` is whole
+    seconds, too coarse to tell a recycled pid from its previous owner)."""
     return time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
 
 
@@ -108,6 +104,28 @@ def _status_int(status: bytes, key: bytes, base: int = 10) -> int | None:
     try:
         return int(fields[0], base) if fields else None
     except ValueError:
+        return None
+
+
+#: start times closer than this are the same process (clock-tick resolution, clock conversions)
+_SAME_START = 0.1
+
+
+def start_time(pid: int, proc_root: str = "/proc") -> float | None:
+    """Epoch start time of a live process from ``/proc/PID/stat``; ``None`` when it is gone."""
+    try:
+        fd = os.open(f"{proc_root}/{pid}/stat", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        stat = os.read(fd, 1024)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    try:
+        return _BOOT + int(stat[stat.rindex(b")") + 2 :].split()[19]) / _CLK_TCK
+    except (ValueError, IndexError):
         return None
 
 
@@ -308,6 +326,21 @@ class ProcessTable:
         if proc is not None:
             self._put(proc)
         return proc
+
+    def recycled(self, pid: int, when: float) -> bool:
+        """Whether ``pid`` now names a newer process than the table's entry, one that started
+        before ``when`` (an event of the newer process); the entry is then replaced by a fresh
+        read. pid_max is often 32768: under process churn a pid is reused within seconds, and an
+        event whose process the proc connector has not reported yet would otherwise be enriched
+        with the previous owner's command line, ancestry and container."""
+        known = self.get(pid)
+        if known is None or not known.start_time:
+            return False
+        live = start_time(pid, self.proc_root)
+        if live is None or live <= known.start_time + _SAME_START or live > when + _SAME_START:
+            return False  # gone (nothing to compare), the same process, or newer than the event
+        self._load(pid)
+        return True
 
     def lookup(self, pid: int) -> Process | None:
         """The table entry, reading ``/proc`` once when the pid is unknown."""
