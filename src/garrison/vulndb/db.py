@@ -172,28 +172,17 @@ class VulnDB:
 
     def vulnerability_rows(self, ids: Sequence[str]) -> list[tuple[Any, ...]]:
         """(id, source, summary, details, published, modified, refs, cwes): what an advisory
-        shows; ``refs`` and ``cwes`` are JSON lists, None when empty (most are). ``details`` is
-        the row's handle for :meth:`details` (None when it has none): the long descriptions are
-        most of the bytes of these rows, and a match shows one per advisory of the many read."""
+        shows; ``refs`` and ``cwes`` are JSON lists, None when empty (most are)."""
         out: list[tuple[Any, ...]] = []
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
             out.extend(
                 self._query(
-                    "SELECT id, source, summary, CASE WHEN length(details) > 0 THEN rowid END, published, "  # noqa: S608
-                    "modified, nullif(refs, '[]'), "
+                    "SELECT id, source, summary, details, published, modified, nullif(refs, '[]'), "  # noqa: S608
                     f"nullif(cwes, '[]') FROM vulnerabilities WHERE id IN ({marks}) ORDER BY id, feed",
                     chunk,
                 )
             )
-        return out
-
-    def details(self, handles: Sequence[int]) -> dict[int, str]:
-        """The ``details`` text of the rows behind handles from :meth:`vulnerability_rows`."""
-        out: dict[int, str] = {}
-        for chunk in _chunks(handles):
-            marks = ",".join("?" * len(chunk))
-            out.update(self._query(f"SELECT rowid, details FROM vulnerabilities WHERE rowid IN ({marks})", chunk))  # noqa: S608
         return out
 
     def severity_rows(self, ids: Sequence[str]) -> list[tuple[Any, ...]]:

@@ -225,7 +225,6 @@ class Matcher:
         self._aliases: dict[str, AbstractSet[str]] = {}  # the same vulnerability (merged when matched)
         self._related: dict[str, AbstractSet[str]] = {}  # linked ids (shown and used for enrichment only)
         self._vrows: dict[str, Sequence[tuple[Any, ...]]] = {}
-        self._pending_details: list[tuple[Vulnerability, int]] = []  # built, description not read yet
         self._srows: dict[str, Sequence[SeverityRow]] = {}
         self._words: dict[tuple[str, str], tuple[Severity, str]] = {}  # severity of (source, word) alone
         self._vulns: dict[tuple[Any, ...], Vulnerability] = {}
@@ -505,19 +504,7 @@ class Matcher:
                 out.append(self._build(pkg, version, cand, cand[3], None))
             else:
                 out.extend(self._package_matches(pkg, version, cands, negatives))
-        self._fill_details()
         return out
-
-    def _fill_details(self) -> None:
-        """Read the descriptions of the advisories built by this match, one batch for all (the
-        rows carry a handle, not the text: see ``VulnDB.vulnerability_rows``)."""
-        pending = self._pending_details
-        if not pending:
-            return
-        texts = self.db.details(sorted({handle for _vuln, handle in pending}))
-        for vuln, handle in pending:
-            vuln.details = texts.get(handle, "")
-        pending.clear()
 
     def _evaluate(self, eco: str, name: str, version: str, is_os: bool, ptype: str) -> _Result:
         """Candidates, "not affected" statements and vulnerability ids of one installed version
@@ -676,14 +663,13 @@ class Matcher:
         else:
             rest, others, rows = [], [], own
         # the first non-empty summary, details, published, modified of the rows
-        summary = published = modified = ""
-        details: int | None = None  # the first row with a description (its handle)
+        summary = details = published = modified = ""
         for r in rows:
             summary = summary or r[2]
             details = details or r[3]
             published = published or r[4]
             modified = modified or r[5]
-            if summary and details is not None and published and modified:
+            if summary and details and published and modified:
                 break
         shown = own or others
         if len(shown) == 1:
@@ -708,7 +694,7 @@ class Matcher:
             primary,
             tuple(sorted((ids | related) - {primary})),
             summary,
-            "",  # filled from the row handle in ``details`` at the end of the match
+            details,
             severity,
             sev_source,
             cvss_records(sev_rows) if sev_rows else (),
@@ -717,8 +703,6 @@ class Matcher:
             published,
             modified,
         )
-        if details:
-            self._pending_details.append((vuln, details))
         self._vulns[cache_key] = vuln
         return vuln
 
