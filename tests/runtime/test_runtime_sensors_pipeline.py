@@ -388,3 +388,41 @@ def test_event_of_a_process_not_reported_yet_waits_for_the_proc_connector() -> N
     assert seen[1] == ("ptrace", parent, cid[:12])
     assert seen[2] == ("clone", child, cid[:12]) and seen[3] == ("unshare", child, cid[:12])
     assert seen[4] == ("setns", stranger, "host") and Pipeline.DEFER_SECONDS <= waited < 2
+
+
+def test_event_after_its_pids_previous_owner_exited_is_not_the_previous_owners() -> None:
+    """pid reuse: a tracepoint record stamped after the exit of the pid's previous owner (a
+    container process) belongs to a newer process; it waits for the proc connector's report of
+    that process and is not attributed to the previous owner's container. A late record of the
+    previous owner (stamped before its exit) still is."""
+    cid = "fedcba987654" * 4
+    parent, pid = os.getpid(), 2_000_000_003  # the second never exists
+    seen: list[tuple[str, float, str]] = []
+    pipeline = Pipeline(
+        [_NamedSensor("proc")],
+        None,
+        attributor=_Cgroups({parent: f"0::/machine.slice/libpod-{cid}.scope/container"}),  # type: ignore[arg-type]
+        annotate=False,
+        scan=False,
+        on_event=lambda e: seen.append((e.type, e.time, e.container.id)),
+    )
+    pipeline.start()
+    try:
+        pipeline.submit(Event(99.0, "execve", EventKind.PROCESS, "proc_connector", Process(pid=parent)))
+        pipeline.submit(Event(99.5, "clone", EventKind.PROCESS, "proc_connector", Process(pid=pid, ppid=parent)))
+        pipeline.submit(Event(100.0, "procexit", EventKind.PROCESS, "proc_connector", Process(pid=pid)))
+        while len(seen) < 3:
+            time.sleep(0.001)
+        pipeline.submit(Event(99.9, "setns", EventKind.PRIVILEGE, "tracefs", Process(pid=pid)))  # late, old owner
+        pipeline.submit(Event(101.0, "mount", EventKind.PRIVILEGE, "tracefs", Process(pid=pid)))  # the new owner
+        time.sleep(0.05)
+        pipeline.submit(Event(100.9, "clone", EventKind.PROCESS, "proc_connector", Process(pid=pid, ppid=1)))
+        deadline = time.monotonic() + 3
+        while len(seen) < 6 and time.monotonic() < deadline:
+            time.sleep(0.001)
+    finally:
+        pipeline.stop()
+    by_type = {t: c for t, _w, c in seen}
+    assert by_type["setns"] == cid[:12]
+    assert by_type["mount"] == "host"
+    assert [t for t, _w, _c in seen].index("mount") > [t for t, _w, _c in seen].index("setns")

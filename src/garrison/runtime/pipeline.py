@@ -495,7 +495,7 @@ class Pipeline:
         re-read it; what this pipeline remembered of the previous owner (container, cgroup, exe
         origin) goes too, so the event is not attributed to the previous owner's container."""
         pid = event.proc.pid
-        if pid > 0 and self.table.recycled(pid, event.time):
+        if pid > 0 and (self._died_before(event) or self.table.recycled(pid, event.time)):
             self._containers.pop(pid, None)
             self._cgroups.pop(pid, None)
             self._origins.pop(pid, None)
@@ -523,8 +523,14 @@ class Pipeline:
             and self._proc_sensor
             and pid > 0
             and pid not in self._cgroups
-            and self.table.get(pid) is None
+            and (self.table.get(pid) is None or self._died_before(event))
         )
+
+    def _died_before(self, event: Event) -> bool:
+        """The table's entry for the event's pid exited before the event happened: the event is
+        a newer owner's. Only for sensors stamped with the kernel's event time (tracefs); the
+        others stamp events when they read them, which can be after an exit that came first."""
+        return event.sensor == "tracefs" and self.table.died_before(event.proc.pid, event.time)
 
     def _release_deferred(self, force: bool = False) -> None:
         """Process the waiting events whose process is known now or whose wait is over, in order."""

@@ -276,6 +276,7 @@ class ProcessTable:
         self.read_on_exec = True
         self._procs: OrderedDict[int, Process] = OrderedDict()
         self._dead: OrderedDict[int, tuple[float, Process]] = OrderedDict()
+        self._exits: dict[int, float] = {}  # pid -> time of the exit event of its (dead) entry
         self._lock = threading.RLock()
         self.stats = TableStats()
 
@@ -315,6 +316,7 @@ class ProcessTable:
             self._procs[proc.pid] = proc
             self._procs.move_to_end(proc.pid)
             self._dead.pop(proc.pid, None)
+            self._exits.pop(proc.pid, None)
             while len(self._procs) > self.max_size:
                 self._procs.popitem(last=False)
                 self.stats.evicted += 1
@@ -326,6 +328,13 @@ class ProcessTable:
         if proc is not None:
             self._put(proc)
         return proc
+
+    def died_before(self, pid: int, when: float) -> bool:
+        """Whether the table's entry for ``pid`` is a process that exited before ``when``: an
+        event at ``when`` then belongs to a newer owner of the pid that the proc connector has not
+        reported yet (the previous owner's details must not be used for it)."""
+        died = self._exits.get(pid)
+        return died is not None and pid not in self._procs and died < when - _SAME_START
 
     def recycled(self, pid: int, when: float) -> bool:
         """Whether ``pid`` now names a newer process than the table's entry, one that started
@@ -395,10 +404,12 @@ class ProcessTable:
                 now = time.monotonic()
                 if gone is not None:
                     self._dead[pid] = (now, gone)
+                    self._exits[pid] = event.time
                 while self._dead and (
                     len(self._dead) > self.max_size or next(iter(self._dead.values()))[0] < now - self.graveyard_seconds
                 ):
-                    self._dead.popitem(last=False)
+                    old_pid, _ = self._dead.popitem(last=False)
+                    self._exits.pop(old_pid, None)
                 self.stats.size = len(self._procs)
         elif etype in ("setuid", "setgid", "setsid", "prctl"):
             known = self.get(pid)
