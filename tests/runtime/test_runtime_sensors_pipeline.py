@@ -426,3 +426,50 @@ def test_event_after_its_pids_previous_owner_exited_is_not_the_previous_owners()
     assert by_type["setns"] == cid[:12]
     assert by_type["mount"] == "host"
     assert [t for t, _w, _c in seen].index("mount") > [t for t, _w, _c in seen].index("setns")
+
+
+class _ProcStandIn(_NamedSensor):
+    """The proc connector's progress, moved by the test (the real reader moves it as it hands
+    events on, and to now whenever its socket has been empty for a moment)."""
+
+    def __init__(self) -> None:
+        super().__init__("proc")
+        self.caught_up = 0.0
+
+
+def test_tracepoint_record_waits_until_the_proc_connector_has_caught_up() -> None:
+    """A tracepoint record stamped later than the proc connector's progress waits for it: here
+    the pid's previous owner (in a container) exited and a host process took the pid, and the
+    record must be attributed with what the proc connector reports, not with the cached answer."""
+    cid = "abcabcabcabc" * 4
+    parent, pid = os.getpid(), 2_000_000_004  # the second never exists
+    proc = _ProcStandIn()
+    seen: list[tuple[str, str]] = []
+    pipeline = Pipeline(
+        [proc],
+        None,
+        attributor=_Cgroups({parent: f"0::/machine.slice/libpod-{cid}.scope/container"}),  # type: ignore[arg-type]
+        annotate=False,
+        scan=False,
+        on_event=lambda e: seen.append((e.type, e.container.id)),
+    )
+    pipeline.start()
+    try:
+        pipeline.submit(Event(199.0, "execve", EventKind.PROCESS, "proc_connector", Process(pid=parent)))
+        pipeline.submit(Event(199.1, "clone", EventKind.PROCESS, "proc_connector", Process(pid=pid, ppid=parent)))
+        proc.caught_up = 199.1
+        while len(seen) < 2:
+            time.sleep(0.001)
+        pipeline.submit(Event(200.0, "mount", EventKind.PRIVILEGE, "tracefs", Process(pid=pid)))  # ahead
+        time.sleep(0.05)
+        assert [t for t, _c in seen] == ["execve", "clone"]  # still waiting
+        pipeline.submit(Event(199.5, "procexit", EventKind.PROCESS, "proc_connector", Process(pid=pid)))
+        pipeline.submit(Event(199.8, "clone", EventKind.PROCESS, "proc_connector", Process(pid=pid, ppid=1)))
+        proc.caught_up = 200.5
+        deadline = time.monotonic() + 3
+        while len(seen) < 5 and time.monotonic() < deadline:
+            time.sleep(0.001)
+    finally:
+        pipeline.stop()
+    assert seen[1] == ("clone", cid[:12])
+    assert seen[-1] == ("mount", "host")

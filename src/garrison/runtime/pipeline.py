@@ -308,6 +308,9 @@ class Pipeline:
         # events waiting for the proc connector to report their process: (deadline, event)
         self._deferred: collections.deque[tuple[float, Event]] = collections.deque()
         self._proc_sensor = any(getattr(s, "name", "") in ("proc", "proc_connector") for s in sensors)
+        # the proc connector's progress (``caught_up``): a tracepoint record from later than that
+        # waits, as the process it names may not be in the table yet
+        self._proc_reader = next((s for s in sensors if hasattr(s, "caught_up")), None)
         self._path_origin: Callable[[Event], object] | None = _path_origin() if annotate is True else None
         self._resolve_cgroup_id: Callable[[int], Container | None] | None = getattr(
             self.attributor, "resolve_cgroup_id", None
@@ -487,7 +490,7 @@ class Pipeline:
                     deferred.append((time.monotonic() + self.DEFER_SECONDS, event))
                     continue
             self._safe_process(event)
-            if deferred and event.sensor == "proc_connector":
+            if deferred and (not queued or deferred[0][0] <= time.monotonic()):
                 self._release_deferred()
 
     def _forget_recycled(self, event: Event) -> None:
@@ -522,9 +525,17 @@ class Pipeline:
             self._cgroup_text is not None
             and self._proc_sensor
             and pid > 0
-            and pid not in self._cgroups
-            and (self.table.get(pid) is None or self._died_before(event))
+            and (
+                self._ahead_of_proc(event)
+                or (pid not in self._cgroups and (self.table.get(pid) is None or self._died_before(event)))
+            )
         )
+
+    def _ahead_of_proc(self, event: Event) -> bool:
+        """A tracepoint record stamped later than everything the proc connector has handed on:
+        the fork, exec or exit of its process may still be on the way."""
+        reader = self._proc_reader
+        return event.sensor == "tracefs" and reader is not None and event.time > reader.caught_up
 
     def _died_before(self, event: Event) -> bool:
         """The table's entry for the event's pid exited before the event happened: the event is
@@ -533,13 +544,17 @@ class Pipeline:
         return event.sensor == "tracefs" and self.table.died_before(event.proc.pid, event.time)
 
     def _release_deferred(self, force: bool = False) -> None:
-        """Process the waiting events whose process is known now or whose wait is over, in order."""
+        """Process, in order, the waiting events whose wait is over, and, once the queue is empty
+        (every lifecycle event handed on before them has been processed, so no cache of this
+        pipeline still speaks for a previous owner of their pid), those whose process is known."""
         deferred = self._deferred
         now = time.monotonic()
+        settled = not self._queue
         keep: list[tuple[float, Event]] = []
         while deferred:
             deadline, event = deferred.popleft()
-            if force or deadline <= now or not self._unknown(event):
+            if force or deadline <= now or (settled and not self._unknown(event)):
+                self._forget_recycled(event)
                 self._safe_process(event)
             else:
                 keep.append((deadline, event))

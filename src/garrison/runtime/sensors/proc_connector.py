@@ -21,6 +21,7 @@ import os
 import socket
 import struct
 import threading
+import time
 
 from garrison.model.runtime import Event, EventKind, Process
 from garrison.runtime.sensors.interface import EventSink, SensorError, SensorStats, is_root, monotonic_to_epoch
@@ -57,7 +58,8 @@ _EVT_OFF = _HDR_LEN + _PROC_EVENT_HDR.size  # 52
 # nlmsghdr + cn_msg + proc_event header, skipping what we do not read: idx, seq, len, what, cpu, timestamp
 _HEAD = struct.Struct("=16xI4xI4xH2xIIQ")
 assert _HEAD.size == _EVT_OFF
-_WAKE_SECONDS = 0.2  # an idle reader looks at its stop flag this often (SO_RCVTIMEO)
+_WAKE_SECONDS = 0.05  # an idle reader looks at its stop flag this often (SO_RCVTIMEO), and
+# moves ``caught_up`` to now: an empty socket means every event so far has been handed on
 
 
 def _truncated(what: int, avail: int, need: int) -> ValueError:
@@ -178,6 +180,9 @@ class ProcConnectorSensor:
         self._stop = threading.Event()
         self._stats = SensorStats(self.name)
         self._last_seq: dict[int, int] = {}
+        #: every process event up to this (epoch, the events' clock) has been handed to the sink:
+        #: other sensors' records up to here can rely on the process table (see the pipeline)
+        self.caught_up = 0.0
 
     def available(self) -> str | None:
         if (why := is_root()) is not None:
@@ -232,8 +237,9 @@ class ProcConnectorSensor:
         while not stopping():
             try:
                 n = recv_into(buf)
-            except BlockingIOError:
-                continue  # SO_RCVTIMEO: nothing for a while
+            except BlockingIOError:  # SO_RCVTIMEO: nothing for a while, so nothing is pending
+                self.caught_up = time.monotonic() + offset
+                continue
             except OSError as err:
                 if err.errno == errno.ENOBUFS:
                     # the sequence gap of the CPU's next message counts exactly what was dropped
@@ -267,6 +273,8 @@ class ProcConnectorSensor:
                 except Exception:
                     stats.errors += 1
                     logger.exception("proc connector sink failed")
+                if event.time > self.caught_up:
+                    self.caught_up = event.time
 
     def stop(self) -> None:
         self._stop.set()
