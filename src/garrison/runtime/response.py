@@ -48,9 +48,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from garrison.core.errors import ConfigError
+from garrison.core.yamlfile import read_yaml_file
 from garrison.model.runtime import Alert, Container, Event, EventKind, Priority, Process
 from garrison.runtime.containers import ContainerResolver, cgroup_dirs, live_pid
 from garrison.runtime.drift import DriftGuard, fd_origin, path_origin
@@ -176,18 +175,7 @@ def policy_from_data(data: Any, source: str = "response policy") -> ResponsePoli
 
 def load_policy(path: Path) -> ResponsePolicy:
     """Read a YAML response policy file."""
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(f"cannot read: {e.strerror}", input_name=str(path)) from e
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(e, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{where}{problem}", input_name=str(path)) from e
-    return policy_from_data(data, str(path))
+    return policy_from_data(read_yaml_file(path), str(path))
 
 
 # -- actions ---------------------------------------------------------------------------------

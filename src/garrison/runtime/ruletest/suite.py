@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
 from garrison.core.errors import ConfigError
+from garrison.core.yamlfile import read_yaml_file
 from garrison.model.runtime import Priority
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "rules" / "suite.schema.json"
@@ -168,14 +168,4 @@ def suite_from_data(data: Any, source: str, images: dict[str, str] | None = None
 
 def load_suite(path: Path, images: dict[str, str] | None = None) -> Suite:
     """Read and validate one suite file."""
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(f"cannot read: {e.strerror}", input_name=str(path)) from e
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark is not None else ""
-        raise ConfigError(f"{where}{getattr(e, 'problem', None) or 'invalid YAML'}", input_name=str(path)) from e
-    return suite_from_data(data, str(path), images)
+    return suite_from_data(read_yaml_file(path), str(path), images)
