@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -129,3 +130,13 @@ def exec_storm(rate: float, count: int, marker: str, program: str | None = None)
     elapsed = float(lines[-1])
     pids = [int(x) for x in lines[:-2]]
     return pids, count / max(elapsed, 1e-9)
+
+
+def http_answers(ip: str, port: int, timeout: float = 1.5) -> bool:
+    """Whether a TCP connection to ``ip:port`` opens and answers an HTTP request (quarantine tests)."""
+    try:
+        with socket.create_connection((ip, port), timeout=timeout) as s:
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            return bool(s.recv(16))
+    except OSError:
+        return False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from tests._containers import Containers, RunningContainer, running_containers
+from tests.runtime._sensorkit import http_answers
 
 from garrison.core.errors import ConfigError
 from garrison.model.runtime import Alert, Container, Event, EventKind, Priority, Process
@@ -129,18 +129,9 @@ def test_pause_refuses_host_process() -> None:
     assert events[0].res == -1
 
 
-def _connect(ip: str, port: int, timeout: float = 1.5) -> bool:
-    try:
-        with socket.create_connection((ip, port), timeout=timeout) as s:
-            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-            return bool(s.recv(16))
-    except OSError:
-        return False
-
-
 def _wait_listening(ip: str, port: int, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
-    while not _connect(ip, port):
+    while not http_answers(ip, port):
         assert time.monotonic() < deadline, f"{ip}:{port} never answered"
         time.sleep(0.2)
 
@@ -153,7 +144,7 @@ def test_quarantine_blocks_tcp_to_container_and_release_restores(containers: Con
     events = responder.handle(_alert(c.pid))
     assert events[0].args["result"] == "ok", events[0].args
     assert events[0].args["target"] == c.id[:12]
-    assert not _connect(ip, 8080), "quarantined container still accepts TCP connections"
+    assert not http_answers(ip, 8080), "quarantined container still accepts TCP connections"
     assert ip in quarantined(Nft()), "the host side did not go through the network dataplane's quarantine set"
     # outbound from the container is cut too (the host's address on the podman bridge)
     out = c.exec(
@@ -168,7 +159,7 @@ def test_quarantine_blocks_tcp_to_container_and_release_restores(containers: Con
     subprocess.run(
         ["nsenter", f"--net=/proc/{c.pid}/ns/net", "nft", "delete", "table", "inet", QUARANTINE_TABLE], check=True
     )
-    assert not _connect(ip, 8080), "host-side quarantine rules do not hold"
+    assert not http_answers(ip, 8080), "host-side quarantine rules do not hold"
     assert responder.release(c.id[:12]) == "ok"
     _wait_listening(ip, 8080, timeout=5)
     # the host table is the dataplane's (shared with `garrison policy`): only our address leaves it

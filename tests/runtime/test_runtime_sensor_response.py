@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 from tests._containers import Containers, RunningContainer, running_containers
-from tests.runtime._sensorkit import require_root
+from tests.runtime._sensorkit import http_answers, require_root
 
 from garrison.network.dataplane.nft import Nft
 from garrison.network.dataplane.quarantine import quarantined, release
@@ -174,27 +173,18 @@ def test_pause_response(sensor: Sensor, containers: Containers) -> None:
         (cgroup / "cgroup.freeze").write_text("0")
 
 
-def _tcp_open(ip: str, port: int, timeout: float = 1.5) -> bool:
-    try:
-        with socket.create_connection((ip, port), timeout=timeout) as s:
-            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-            return bool(s.recv(16))
-    except OSError:
-        return False
-
-
 def test_quarantine_response(sensor: Sensor, containers: Containers) -> None:
     c = _named(containers, "quarantine", "debian", "python3", "-m", "http.server", "8080")
     ip = c.ip
     deadline = time.monotonic() + 20
-    while not _tcp_open(ip, 8080):
+    while not http_answers(ip, 8080):
         assert time.monotonic() < deadline, "http server never answered"
         time.sleep(0.2)
     try:
         c.exec("cat", "/etc/shadow", check=False)
         alert = sensor.wait_alert(lambda a: a["rule"] == "Response Test Shadow Read For Quarantine")
         assert alert["actions"] == ["quarantine"], alert.get("responses")
-        assert not _tcp_open(ip, 8080), "quarantined container still answers TCP"
+        assert not http_answers(ip, 8080), "quarantined container still answers TCP"
         assert ip in quarantined(Nft()), "not in the network dataplane's quarantine set"
     finally:
         release(Nft(), ip)

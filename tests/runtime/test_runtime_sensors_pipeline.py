@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tests.runtime._sensorkit import Collector, require_root
@@ -354,6 +354,19 @@ class _NamedSensor:
         pass
 
 
+def _in_container_pipeline(sensor: object, parent: int, cid: str, on_event: Callable[[Event], object]) -> Pipeline:
+    """A pipeline fed by hand, with ``sensor`` standing in for the proc connector and ``parent``
+    (a live process) in container ``cid``; attribution from cgroup texts only (``_Cgroups``)."""
+    return Pipeline(
+        [sensor],  # type: ignore[list-item]
+        None,
+        attributor=_Cgroups({parent: f"0::/machine.slice/libpod-{cid}.scope/container"}),  # type: ignore[arg-type]
+        annotate=False,
+        scan=False,
+        on_event=on_event,
+    )
+
+
 def test_event_of_a_process_not_reported_yet_waits_for_the_proc_connector() -> None:
     """A tracepoint record that reaches the worker before the proc connector's fork of its
     (short-lived, containerised) process waits for it and is attributed to the container; one
@@ -361,14 +374,7 @@ def test_event_of_a_process_not_reported_yet_waits_for_the_proc_connector() -> N
     cid = "0123456789ab" * 4
     parent, child, stranger = os.getpid(), 2_000_000_001, 2_000_000_002  # the last two never exist
     seen: list[tuple[str, int, str]] = []
-    pipeline = Pipeline(
-        [_NamedSensor("proc")],
-        None,
-        attributor=_Cgroups({parent: f"0::/machine.slice/libpod-{cid}.scope/container"}),  # type: ignore[arg-type]
-        annotate=False,
-        scan=False,
-        on_event=lambda e: seen.append((e.type, e.proc.pid, e.container.id)),
-    )
+    pipeline = _in_container_pipeline(_NamedSensor("proc"), parent, cid, lambda e: seen.append((e.type, e.proc.pid, e.container.id)))
     pipeline.start()
     try:
         pipeline.submit(Event(0.0, "execve", EventKind.PROCESS, "proc_connector", Process(pid=parent)))
@@ -398,14 +404,7 @@ def test_event_after_its_pids_previous_owner_exited_is_not_the_previous_owners()
     cid = "fedcba987654" * 4
     parent, pid = os.getpid(), 2_000_000_003  # the second never exists
     seen: list[tuple[str, float, str]] = []
-    pipeline = Pipeline(
-        [_NamedSensor("proc")],
-        None,
-        attributor=_Cgroups({parent: f"0::/machine.slice/libpod-{cid}.scope/container"}),  # type: ignore[arg-type]
-        annotate=False,
-        scan=False,
-        on_event=lambda e: seen.append((e.type, e.time, e.container.id)),
-    )
+    pipeline = _in_container_pipeline(_NamedSensor("proc"), parent, cid, lambda e: seen.append((e.type, e.time, e.container.id)))
     pipeline.start()
     try:
         pipeline.submit(Event(99.0, "execve", EventKind.PROCESS, "proc_connector", Process(pid=parent)))
@@ -445,14 +444,7 @@ def test_tracepoint_record_waits_until_the_proc_connector_has_caught_up() -> Non
     parent, pid = os.getpid(), 2_000_000_004  # the second never exists
     proc = _ProcStandIn()
     seen: list[tuple[str, str]] = []
-    pipeline = Pipeline(
-        [proc],
-        None,
-        attributor=_Cgroups({parent: f"0::/machine.slice/libpod-{cid}.scope/container"}),  # type: ignore[arg-type]
-        annotate=False,
-        scan=False,
-        on_event=lambda e: seen.append((e.type, e.container.id)),
-    )
+    pipeline = _in_container_pipeline(proc, parent, cid, lambda e: seen.append((e.type, e.container.id)))
     pipeline.start()
     try:
         pipeline.submit(Event(199.0, "execve", EventKind.PROCESS, "proc_connector", Process(pid=parent)))
