@@ -343,9 +343,15 @@ class _Cgroups:
         return Container(id=text.rsplit("-", 1)[-1][:12]) if "libpod-" in text else Container()
 
 
-class _NamedSensor:
-    def __init__(self, name: str) -> None:
-        self.name = name
+class _ProcStandIn:
+    """The proc connector as the pipeline sees it: a sensor named ``proc`` with its progress
+    (``caught_up``), moved by the test; the real reader moves it as it hands events on, and to
+    now whenever its socket has been empty for a moment."""
+
+    name = "proc"
+
+    def __init__(self, caught_up: float = float("inf")) -> None:
+        self.caught_up = caught_up
 
     def start(self, sink: object) -> None:
         pass
@@ -374,7 +380,9 @@ def test_event_of_a_process_not_reported_yet_waits_for_the_proc_connector() -> N
     cid = "0123456789ab" * 4
     parent, child, stranger = os.getpid(), 2_000_000_001, 2_000_000_002  # the last two never exist
     seen: list[tuple[str, int, str]] = []
-    pipeline = _in_container_pipeline(_NamedSensor("proc"), parent, cid, lambda e: seen.append((e.type, e.proc.pid, e.container.id)))
+    pipeline = _in_container_pipeline(
+        _ProcStandIn(), parent, cid, lambda e: seen.append((e.type, e.proc.pid, e.container.id))
+    )
     pipeline.start()
     try:
         pipeline.submit(Event(0.0, "execve", EventKind.PROCESS, "proc_connector", Process(pid=parent)))
@@ -404,7 +412,9 @@ def test_event_after_its_pids_previous_owner_exited_is_not_the_previous_owners()
     cid = "fedcba987654" * 4
     parent, pid = os.getpid(), 2_000_000_003  # the second never exists
     seen: list[tuple[str, float, str]] = []
-    pipeline = _in_container_pipeline(_NamedSensor("proc"), parent, cid, lambda e: seen.append((e.type, e.time, e.container.id)))
+    pipeline = _in_container_pipeline(
+        _ProcStandIn(), parent, cid, lambda e: seen.append((e.type, e.time, e.container.id))
+    )
     pipeline.start()
     try:
         pipeline.submit(Event(99.0, "execve", EventKind.PROCESS, "proc_connector", Process(pid=parent)))
@@ -427,22 +437,13 @@ def test_event_after_its_pids_previous_owner_exited_is_not_the_previous_owners()
     assert [t for t, _w, _c in seen].index("mount") > [t for t, _w, _c in seen].index("setns")
 
 
-class _ProcStandIn(_NamedSensor):
-    """The proc connector's progress, moved by the test (the real reader moves it as it hands
-    events on, and to now whenever its socket has been empty for a moment)."""
-
-    def __init__(self) -> None:
-        super().__init__("proc")
-        self.caught_up = 0.0
-
-
 def test_tracepoint_record_waits_until_the_proc_connector_has_caught_up() -> None:
     """A tracepoint record stamped later than the proc connector's progress waits for it: here
     the pid's previous owner (in a container) exited and a host process took the pid, and the
     record must be attributed with what the proc connector reports, not with the cached answer."""
     cid = "abcabcabcabc" * 4
     parent, pid = os.getpid(), 2_000_000_004  # the second never exists
-    proc = _ProcStandIn()
+    proc = _ProcStandIn(caught_up=0.0)
     seen: list[tuple[str, str]] = []
     pipeline = _in_container_pipeline(proc, parent, cid, lambda e: seen.append((e.type, e.container.id)))
     pipeline.start()

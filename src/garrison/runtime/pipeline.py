@@ -307,7 +307,6 @@ class Pipeline:
         self._gone: dict[int, None] = {}
         # events waiting for the proc connector to report their process: (deadline, event)
         self._deferred: collections.deque[tuple[float, Event]] = collections.deque()
-        self._proc_sensor = any(getattr(s, "name", "") in ("proc", "proc_connector") for s in sensors)
         # the proc connector's progress (``caught_up``): a tracepoint record from later than that
         # waits, as the process it names may not be in the table yet
         self._proc_reader = next((s for s in sensors if hasattr(s, "caught_up")), None)
@@ -523,7 +522,7 @@ class Pipeline:
         pid = event.proc.pid
         return (
             self._cgroup_text is not None
-            and self._proc_sensor
+            and self._proc_reader is not None
             and pid > 0
             and (
                 self._ahead_of_proc(event)
