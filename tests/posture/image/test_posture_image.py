@@ -70,7 +70,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Pat
         (ctx / "Containerfile").write_text(text)
         tag = f"localhost/garrison-posture-image-{name}-{uuid.uuid4().hex[:8]}:1"
         fmt = "oci" if name == "overrides" else "docker"  # both history flavours buildah writes
-        done = _podman("build", "--format", fmt, "--network", "none", "-t", tag, str(ctx))
+        # No layer cache: another test worker may build the same Containerfile at the same time, and
+        # removing one build's image must never remove cached layers the other build stands on.
+        done = _podman("build", "--layers=false", "--no-cache", "--format", fmt, "--network", "none", "-t", tag, str(ctx))
         assert done.returncode == 0, done.stderr[-2000:]
         archive = ctx / "image.tar"
         saved = _podman("save", "--format", "docker-archive", "-o", str(archive), tag)
