@@ -39,6 +39,8 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from garrison.model.runtime import Alert, Container, Event, EventKind, Process
+from garrison.runtime import execargs
+from garrison.runtime.execargs import ExecRecords
 from garrison.runtime.process import ProcessTable
 from garrison.runtime.sensors.interface import Sensor, SensorError
 
@@ -175,6 +177,7 @@ class PipelineStats:
     alerts: int = 0
     responses: int = 0
     errors: int = 0
+    exec_corrected: int = 0  # exec notifications whose /proc read was stale, corrected from the kernel's argv
 
 
 def _default_attributor() -> Attributor | None:
@@ -317,6 +320,9 @@ class Pipeline:
         self._early_origin: Callable[[int], str] | None = _exe_origin() if annotate is True else None
         if "tracefs" in names:
             self._superseded |= {("proc_connector", t) for t in ("setuid", "setgid", "ptrace")}
+        # the kernel's argv of each exec (bpftrace), for proc connector execs whose /proc read came
+        # too late; audit's exec records are complete and need none
+        self._execs: ExecRecords | None = ExecRecords() if "bpftrace" in names and "audit" not in names else None
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -483,7 +489,7 @@ class Pipeline:
                 self._idle = False
                 continue
             busy = True
-            if event.sensor not in ("proc_connector", "audit"):
+            if event.sensor not in ("proc_connector", "audit") and event.type != "execve":
                 self._forget_recycled(event)
                 if len(deferred) < self.DEFER_MAX and self._unknown(event):
                     deferred.append((time.monotonic() + self.DEFER_SECONDS, event))
@@ -563,6 +569,8 @@ class Pipeline:
         """Enrich, evaluate and respond to one event (synchronously; also used by tests and replays)."""
         self.stats.processed += 1
         table = self.table
+        if event.sensor == "bpftrace" and event.type == "execve":
+            return self._exec_record(event)
         if event.sensor == "audit" and event.type in ("execve", "execveat") and event.res == 0:
             table.observe(event)
         if event.type in ("procexit", "execve", "execveat", "clone"):
@@ -572,6 +580,12 @@ class Pipeline:
         if self.on_event is None and self._types is not None and event.type not in self._types:
             return []
         table.enrich(event)
+        record = None
+        if self._execs is not None and event.type == "execve" and event.sensor == "proc_connector":
+            record = self._execs.find(event)
+            if record is not None and not execargs.consistent(event, record):
+                self.stats.exec_corrected += 1
+                event = execargs.corrected(event, record)
         if self.attributor is not None and event.proc.pid > 0:
             event.container = self._container(event)
             cid = event.container.id
@@ -602,6 +616,27 @@ class Pipeline:
         if self.rules is None or ((event.sensor, event.type) in self._superseded and not self._displaced()):
             return []
         alerts = self.rules.evaluate(event)
+        for alert in alerts:
+            self._deliver(alert)
+        if self._execs is not None and record is None and event.type == "execve" and event.sensor == "proc_connector":
+            self._execs.wait(event, {a.rule for a in alerts})
+        return alerts
+
+    def _exec_record(self, record: Event) -> list[Alert]:
+        """Keep the kernel's argv of an exec; when its proc connector notification was evaluated
+        with another program's command line (or none), evaluate the corrected one: rules that
+        fired already do not fire twice."""
+        if self._execs is None:
+            return []
+        waiting = self._execs.add(record)
+        if waiting is None or self.rules is None:
+            return []
+        event, fired = waiting
+        if execargs.consistent(event, record):
+            return []
+        self.stats.exec_corrected += 1
+        fixed = execargs.corrected(event, record)
+        alerts = [a for a in self.rules.evaluate(fixed) if a.rule not in fired]
         for alert in alerts:
             self._deliver(alert)
         return alerts
@@ -688,6 +723,7 @@ class Pipeline:
                 "alerts": self.stats.alerts,
                 "responses": self.stats.responses,
                 "errors": self.stats.errors,
+                "exec_corrected": self.stats.exec_corrected,
             },
             "process_table": {
                 "size": len(self.table),

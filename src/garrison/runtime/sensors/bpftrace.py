@@ -7,7 +7,12 @@ credential and key files of :data:`READ_PREFIXES`, judged on the path's first by
 own pid), start ``bpftrace -f json`` and read its JSON lines: ``printf`` records become events,
 ``lost_events`` records add to ``lost``. ``openat`` and ``unlinkat`` are reported at exit with the
 result (the entry's arguments wait in a per-thread map), so ``fd.num``/``evt.res`` are known as
-Falco's rules expect. What makes this optional: it needs the ``bpftrace`` package
+Falco's rules expect.
+
+It also reads every exec's argv in the kernel (``sched:sched_process_exec``, see
+:func:`_exec_probe`): the proc connector says only *that* a pid exec'd, and its ``/proc`` read
+can come after the process exec'd again (``bash -c 'bash -i >& /dev/tcp/...'`` execs twice in a
+millisecond) or exited. The pipeline corrects such execs with these records. What makes this optional: it needs the ``bpftrace`` package
 (``apt-get install bpftrace``).
 """
 
@@ -22,7 +27,7 @@ import threading
 import time
 
 from garrison.model.runtime import Event, EventKind, FileDescriptor, Process
-from garrison.runtime.sensors.interface import EventSink, SensorError, SensorStats, is_root
+from garrison.runtime.sensors.interface import EventSink, SensorError, SensorStats, is_root, monotonic_to_epoch
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +41,8 @@ UNLINK_TYPES = frozenset({"unlink", "unlinkat"})
 AT_REMOVEDIR = 0x200
 PAIRED = frozenset({"open", "openat", "unlink", "unlinkat"})
 EXIT_RECORDS = frozenset(f"{t}_exit" for t in PAIRED)
+EXEC_TYPES = frozenset({"execve", "execveat"})
+_HEX = frozenset("0123456789abcdef")
 
 
 def _paired(syscall: str, pred: str, fmt: str, values: str) -> str:
@@ -90,10 +97,31 @@ def _open_probes(syscall: str, self_pid: int) -> str:
     )
 
 
+def _exec_probe(self_pid: int) -> str:
+    """Every exec's path and the first :data:`STRLEN` bytes of its argv, read from the new
+    image's memory at ``sched:sched_process_exec`` (a scheduler tracepoint, not a syscall one:
+    it adds no probe to the syscall entry path). The kernel fires it just before the proc
+    connector's exec notification, in the same task, so the pipeline pairs the two by pid and
+    kernel time (see :class:`garrison.runtime.pipeline.ExecRecords`)."""
+    return (
+        f"tracepoint:sched:sched_process_exec\n/ pid != {self_pid} /\n"
+        "{ $mm = curtask->mm; $len = $mm->arg_end - $mm->arg_start;\n"
+        f'  printf("exec{SEP}%d{SEP}%llu{SEP}%d{SEP}%s{SEP}%r\\n", pid, nsecs, $len, str(args->filename), '
+        "buf(uptr($mm->arg_start), $len));\n}"
+    )
+
+
 def build_script(self_pid: int, event_types: set[str] | None) -> str:
     """The bpftrace program for the wanted event types (every family when ``None``)."""
-    parts: list[str] = []
+    # bpftrace reports its probes attached before they all fire: start() calls getppid() until
+    # this probe's record arrives, and only then says the sensor runs (getppid is rare on a node;
+    # the program runs only for it)
+    parts: list[str] = [
+        f'tracepoint:syscalls:sys_enter_getppid / pid == {self_pid} / {{ printf("ready{SEP}%d\\n", pid); }}'
+    ]
     want = event_types
+    if want is None or want & EXEC_TYPES:
+        parts.append(_exec_probe(self_pid))
     if want is None or want & OPEN_TYPES:
         parts.extend(_open_probes(call, self_pid) for call in ("openat", "open"))  # open(2): static binaries
     if want is None or want & UNLINK_TYPES:
@@ -144,6 +172,8 @@ def parse_record(line: str, when: float) -> tuple[Event | None, int]:
     if fields[0] in EXIT_RECORDS and len(fields) == 4:  # (pid, tid, result) of a paired call, joined by the reader
         pid, tid, res = int(fields[1]), int(fields[2]), int(fields[3])
         return Event(when, fields[0], EventKind.FILE, "bpftrace", Process(pid=pid, tid=tid), res=res), 0
+    if fields[0] == "exec" and len(fields) == 6:
+        return exec_record(fields, when), 0
     if len(fields) < 5:
         raise ValueError(f"bpftrace record with {len(fields)} fields")
     etype, pid, tid, comm = fields[0], int(fields[1]), int(fields[2]), fields[3]
@@ -153,6 +183,45 @@ def parse_record(line: str, when: float) -> tuple[Event | None, int]:
     if fields[last].isdigit() and last >= {"openat": 7, "open": 7, "unlinkat": 6, "unlink": 6}.get(etype, 6):
         event.args["cgroup_id"] = int(fields[last])
     return event, 0
+
+
+def unescape(text: str) -> bytes:
+    """The bytes behind bpftrace's ``%r`` rendering of a buffer: printable ASCII as itself, every
+    other byte as ``\\xNN``. A backslash is not escaped by bpftrace, so a literal ``\\x41`` in an
+    argument reads back as ``A``; :func:`escape` compares in the rendered form instead."""
+    out = bytearray()
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\" and i + 3 < n and text[i + 1] == "x" and text[i + 2] in _HEX and text[i + 3] in _HEX:
+            out.append(int(text[i + 2 : i + 4], 16))
+            i += 4
+            continue
+        out.extend(ch.encode("utf-8", "surrogateescape"))
+        i += 1
+    return bytes(out)
+
+
+def escape(data: bytes) -> str:
+    """``data`` rendered as bpftrace's ``%r`` renders a buffer (the inverse of :func:`unescape`)."""
+    return "".join(chr(b) if 32 <= b <= 126 else f"\\x{b:02x}" for b in data)
+
+
+def exec_record(fields: list[str], when: float) -> Event:
+    """The ``exec`` record: an ``execve`` event of sensor ``bpftrace`` whose process carries the
+    argv read in the kernel (``args["argv_raw"]`` keeps the rendered bytes, ``args["truncated"]``
+    says the argv was longer than what was read). ``when`` is the kernel time, as epoch."""
+    pid, length, path, raw = int(fields[1]), int(fields[3]), fields[4], fields[5]
+    data = unescape(raw)
+    truncated = length > len(data)
+    parts = data.split(b"\0")
+    if parts and parts[-1] == b"" and not truncated:
+        parts.pop()
+    argv = [a.decode("utf-8", "surrogateescape") for a in parts]
+    name = path.rsplit("/", 1)[-1][:15]
+    proc = Process(pid=pid, tid=pid, name=name, exe=argv[0] if argv else "", exepath=path, args=argv[1:])
+    args: dict[str, object] = {"argv_raw": raw, "truncated": truncated, "ktime": int(fields[2])}
+    return Event(when, "execve", EventKind.PROCESS, "bpftrace", proc, args=args, res=0)
 
 
 def _record(etype: str, fields: list[str], pid: int, proc: Process, when: float) -> Event:
@@ -199,6 +268,7 @@ class BpftraceSensor:
         self._thread: threading.Thread | None = None
         self._stats = SensorStats(self.name)
         self._attached = threading.Event()
+        self._ready = threading.Event()
 
     def available(self) -> str | None:
         if (why := is_root()) is not None:
@@ -206,8 +276,8 @@ class BpftraceSensor:
         if not self.binary:
             return "bpftrace: not installed; apt-get install bpftrace (optional backend)"
         want = self.event_types
-        if want is not None and not want & (OPEN_TYPES | LINK_TYPES | SYMLINK_TYPES | UNLINK_TYPES):
-            return "bpftrace: the loaded rules use none of openat/unlinkat/linkat/symlinkat"
+        if want is not None and not want & (OPEN_TYPES | LINK_TYPES | SYMLINK_TYPES | UNLINK_TYPES | EXEC_TYPES):
+            return "bpftrace: the loaded rules use none of execve/openat/unlinkat/linkat/symlinkat"
         return None
 
     def start(self, sink: EventSink) -> None:
@@ -216,6 +286,8 @@ class BpftraceSensor:
         if (why := self.available()) is not None:
             raise SensorError(why)
         script = build_script(os.getpid(), self.event_types)
+        self._attached.clear()
+        self._ready.clear()
         try:
             self._proc = subprocess.Popen(
                 [self.binary, "-B", "line", "-f", "json", "-e", script],
@@ -231,8 +303,11 @@ class BpftraceSensor:
         self._thread = threading.Thread(target=self._run, args=(sink,), name="garrison-bpftrace", daemon=True)
         self._thread.start()
         attached = self._attached.wait(15)
+        deadline = time.monotonic() + 15
+        while attached and not self._ready.wait(0.02) and time.monotonic() < deadline and self._proc.poll() is None:
+            os.getppid()  # the readiness probe: its record says every probe fires now
         code = self._proc.poll()
-        if not attached or code is not None:
+        if not self._ready.is_set() or code is not None:
             self.stop()
             raise SensorError(
                 f"bpftrace: probes did not attach (exit {code}); run with GARRISON_DEBUG=1 to see bpftrace's error"
@@ -243,11 +318,15 @@ class BpftraceSensor:
         assert proc is not None and proc.stdout is not None
         stats = self._stats
         pending: dict[int, Event] = {}
+        offset = monotonic_to_epoch()  # bpftrace's nsecs is CLOCK_MONOTONIC, as the proc connector's time
         for line in proc.stdout:
             if not line.strip():
                 continue
             if '"attached_probes"' in line:
                 self._attached.set()
+                continue
+            if '"data": "ready' in line:
+                self._ready.set()
                 continue
             if not self._attached.is_set():
                 continue
@@ -259,7 +338,9 @@ class BpftraceSensor:
             stats.lost += lost
             if event is None:
                 continue
-            if event.type in PAIRED:  # wait for the result
+            if event.kind is EventKind.PROCESS:  # an exec record: stamped with the kernel's time
+                event.time = int(event.args["ktime"]) / 1e9 + offset
+            elif event.type in PAIRED:  # wait for the result
                 if len(pending) > 4096:  # threads killed inside the call never report an exit
                     pending.clear()
                 pending[event.proc.tid] = event
