@@ -1,19 +1,26 @@
-"""tracefs sensor against the real kernel: privilege/namespace/socket/memfd/TCP events, filters, cleanup."""
+"""tracefs sensor against the real kernel: privilege/namespace/socket/memfd/TCP events, filters, cleanup,
+through both backends (perf rings, the default; the ftrace instance, the fallback)."""
 
 from __future__ import annotations
 
 import os
 import socket
+import struct
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from tests.runtime._sensorkit import Collector, require_root
+from tests.runtime.test_runtime_perf_ring import SECCOMP_DENY_PERF
 
+from garrison.model.runtime import Event
+from garrison.runtime.sensors import SensorError, make_sensor
 from garrison.runtime.sensors.tracefs import (
+    BACKEND_ENV,
     RECENT_CONNECT_SECONDS,
     TCP_FILTER,
     TracefsSensor,
@@ -45,14 +52,21 @@ def _instances() -> set[str]:
     return {p.name for p in (root / "instances").iterdir() if p.name.startswith(f"garrison_{os.getpid()}_")}
 
 
-def test_privilege_events_with_falco_arguments() -> None:
+BACKENDS = [pytest.param("perf", id="perf"), pytest.param("ftrace", id="ftrace")]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_privilege_events_with_falco_arguments(backend: str) -> None:
     require_root()
-    sensor = TracefsSensor()
+    sensor = TracefsSensor(backend=backend)
     assert sensor.available() is None
     got = Collector()
+    started = time.time()
     sensor.start(got)
     try:
-        assert len(_instances()) == 1
+        # perf: no trace instance, so no ftrace probe on the raw syscall tracepoints
+        assert len(_instances()) == (1 if backend == "ftrace" else 0)
+        assert sensor.stats().extra["backend"] == backend and sensor.stats().to_dict()["backend"] == backend
         assert "ptrace" in sensor.enabled and "inet_sock_set_state" in sensor.enabled
         child = subprocess.Popen([sys.executable, "-c", ATTACK], stdin=subprocess.PIPE)
         pid = child.pid
@@ -84,12 +98,76 @@ def test_privilege_events_with_falco_arguments() -> None:
     ptraces = [e for e in got.snapshot() if e.proc.pid == pid and e.type == "ptrace"]
     assert [e.args["request"] for e in ptraces] == [16]
     assert _instances() == set()  # cleaned up
-    assert sensor.stats().lost == 0
+    assert sensor.stats().lost == 0 and sensor.stats().errors == 0
+    for event in mine.values():  # kernel timestamps on the epoch, as the pipeline orders them
+        assert started - 1 <= event.time <= time.time() + 1 and event.sensor == "tracefs"
+    assert mine["ptrace"].proc.tid == pid
 
 
-def test_tcp_listen_connect_accept_are_attributed() -> None:
+def test_default_backend_is_perf_and_can_be_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
     require_root()
-    sensor = TracefsSensor(event_types={"connect", "accept", "listen"})
+    monkeypatch.delenv(BACKEND_ENV, raising=False)
+    sensor = make_sensor("tracefs", event_types={"setuid"})
+    assert isinstance(sensor, TracefsSensor) and sensor.choice == "auto"
+    assert "backend" not in sensor.stats().extra  # not started yet
+    sensor.start(lambda e: None)
+    try:
+        assert sensor.stats().extra["backend"] == "perf" and _instances() == set()
+    finally:
+        sensor.stop()
+    assert sensor.stats().extra["backend"] == "perf"  # still says what ran
+    monkeypatch.setenv(BACKEND_ENV, "ftrace")
+    assert TracefsSensor().choice == "ftrace"
+    monkeypatch.setenv(BACKEND_ENV, "bogus")
+    try:
+        TracefsSensor()
+    except SensorError as err:
+        assert "unknown backend 'bogus'" in str(err) and BACKEND_ENV in str(err)
+    else:
+        raise AssertionError("an unknown backend must be refused")
+
+
+FALLBACK = r"""
+import os, sys, time
+from garrison.runtime.sensors import SensorError
+from garrison.runtime.sensors.tracefs import TracefsSensor
+try:
+    TracefsSensor(event_types={"setuid"}, backend="perf").start(lambda e: None)
+except SensorError as err:
+    print("refused:", err)
+got = []
+sensor = TracefsSensor(event_types={"setuid"})
+sensor.start(got.append)
+os.setuid(0)
+deadline = time.monotonic() + 5
+while time.monotonic() < deadline and not any(e.proc.pid == os.getpid() for e in got):
+    time.sleep(0.05)
+sensor.stop()
+print("backend:", sensor.stats().extra["backend"])
+print("reason:", sensor.fallback_reason)
+print("setuid:", {e.args["uid"] for e in got if e.proc.pid == os.getpid()})  # glibc: one call per thread
+"""
+
+
+def test_auto_falls_back_to_ftrace_when_the_kernel_refuses_perf() -> None:
+    """Under a seccomp policy that forbids perf_event_open (as some container runtimes set), the
+    default backend reads through an ftrace instance instead; ``perf`` asked for explicitly is a
+    clear error naming the tracepoint and the errno."""
+    require_root()
+    out = subprocess.run(
+        [sys.executable, "-c", SECCOMP_DENY_PERF + FALLBACK], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.splitlines()
+    refused, backend, reason, setuid = out
+    assert refused.startswith("refused: tracefs: perf_event_open(syscalls:sys_enter_setuid") and "EPERM" in refused
+    assert backend == "backend: ftrace"
+    assert "EPERM" in reason and "sys_enter_setuid" in reason
+    assert setuid == "setuid: {0}"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tcp_listen_connect_accept_are_attributed(backend: str) -> None:
+    require_root()
+    sensor = TracefsSensor(event_types={"connect", "accept", "listen"}, backend=backend)
     got = Collector(lambda e: e.type in ("connect", "accept", "listen"))
     sensor.start(got)
     try:
@@ -127,6 +205,138 @@ def test_tcp_listen_connect_accept_are_attributed() -> None:
     assert failed and failed[0].res == -111
 
 
+REVERSE = r"""
+import os, socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+r, w = os.pipe()
+os.dup2(w, 1)              # stdout onto a pipe: no socket, nothing a rule asks about
+os.dup2(s.fileno(), 50)    # not onto stdio: filtered out in the kernel
+os.dup2(s.fileno(), 2)     # stderr onto the TCP connection: the reverse-shell step
+sys.stdin.read()
+"""
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dup2_onto_stdio_of_a_tcp_connection(backend: str) -> None:
+    require_root()
+    sensor = TracefsSensor(event_types={"dup2", "dup3"}, backend=backend)
+    got = Collector(lambda e: e.type in ("dup2", "dup3"))
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    sensor.start(got)
+    child = subprocess.Popen([sys.executable, "-c", REVERSE, str(port)], stdin=subprocess.PIPE)
+    try:
+        conn, (_, cport) = server.accept()
+        found = got.wait_for(lambda e: e.proc.pid == child.pid, timeout=10)
+        time.sleep(0.3)  # a wrongly reported dup2 would come with or right after it
+    finally:
+        sensor.stop()
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait()
+        server.close()
+    conn.close()
+    mine = [e for e in got.snapshot() if e.proc.pid == child.pid]
+    assert mine == found and len(mine) == 1
+    ev = mine[0]
+    assert ev.args["newfd"] == 2 and ev.args["res"] == 2 and ev.res == 2 and ev.args["oldfd"] >= 3
+    assert ev.fd is not None and ev.fd.num == 2 and ev.fd.name == f"127.0.0.1:{cport}->127.0.0.1:{port}"
+    assert sensor.stats().extra["backend"] == backend
+
+
+RESET_THEN_DUP = r"""
+import os, socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+sys.stdin.readline()            # the peer resets the connection meanwhile
+try:
+    s.recv(1)
+except ConnectionResetError:
+    pass
+a, b = socket.socketpair()
+os.dup2(a.fileno(), 1)          # a unix socket onto stdout (journald's, for a service): no network peer
+os.dup2(s.fileno(), 2)          # the TCP connection, closed by now: in no socket table any more
+sys.stdin.read()
+"""
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dup2_of_a_connection_closed_before_the_read_counts_and_a_unix_socket_never(backend: str) -> None:
+    """A reverse-shell session can end before a lagging reader looks at the fd (the socket is in
+    no TCP table then): the dup2 still reports the program's TCP connection; a unix socket on
+    stdio is no network peer."""
+    require_root()
+    sensor = TracefsSensor(event_types={"dup2", "dup3", "connect"}, backend=backend)
+    got = Collector(lambda e: e.type in ("dup2", "dup3"))
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    sensor.start(got)
+    child = subprocess.Popen([sys.executable, "-c", RESET_THEN_DUP, str(port)], stdin=subprocess.PIPE)
+    assert child.stdin is not None
+    try:
+        conn, (_, cport) = server.accept()
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()  # RST
+        child.stdin.write(b"go\n")
+        child.stdin.flush()
+        found = got.wait_for(lambda e: e.proc.pid == child.pid, timeout=10)
+        time.sleep(0.3)
+    finally:
+        sensor.stop()
+        child.stdin.close()
+        child.wait()
+        server.close()
+    mine = [e for e in got.snapshot() if e.proc.pid == child.pid]
+    assert mine == found and len(mine) == 1 and mine[0].res == 2
+    assert mine[0].fd is not None and mine[0].fd.name == f"127.0.0.1:{cport}->127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_process_gone_before_its_record_is_read_keeps_its_name(backend: str, tmp_path: Path) -> None:
+    """A ptrace attach by a process that exited before the sensor read the record is still
+    named: from ftrace's comm cache, or from the kernel's exec records in perf's ring (the
+    live /proc comm, which the decoder prefers, is gone by then)."""
+    require_root()
+    import threading
+
+    gone = tmp_path / "garrison-gone"  # its comm after exec
+    gone.symlink_to(sys.executable)
+    attach = "import ctypes; ctypes.CDLL(None).ptrace(16, 1, 0, 0)"
+    blocked, gate = threading.Event(), threading.Event()
+    got = Collector()
+    blocker: subprocess.Popen[bytes] | None = None
+
+    def sink(event: Event) -> None:
+        if blocker is not None and event.proc.pid == blocker.pid:
+            blocked.set()
+            gate.wait(10)  # holds the reader until the second process is gone
+        got(event)
+
+    sensor = TracefsSensor(event_types={"ptrace"}, backend=backend)
+    sensor.start(sink)
+    try:
+        blocker = subprocess.Popen(
+            [sys.executable, "-c", f"{attach}\nimport sys; sys.stdin.read()"], stdin=subprocess.PIPE
+        )
+        assert blocked.wait(10)
+        target = subprocess.Popen([str(gone), "-c", attach])
+        target.wait()  # exited and reaped: /proc/PID/comm is gone
+        gate.set()
+        found = got.wait_for(lambda e: e.proc.pid == target.pid, timeout=10)
+    finally:
+        gate.set()
+        sensor.stop()
+        if blocker is not None:
+            assert blocker.stdin is not None
+            blocker.stdin.close()
+            blocker.wait()
+    assert found and found[0].type == "ptrace" and found[0].args["request"] == 16
+    assert found[0].proc.name == "garrison-gone"
+
+
 def test_stale_instances_of_dead_sensors_are_removed() -> None:
     require_root()
     root = find_tracefs() or Path("/sys/kernel/tracing")
@@ -137,26 +347,41 @@ def test_stale_instances_of_dead_sensors_are_removed() -> None:
     sensor = TracefsSensor(event_types={"ptrace"})
     sensor.start(lambda e: None)
     sensor.stop()
+    assert sensor.stats().extra["backend"] == "perf"  # the perf backend clears them too: each keeps an ftrace probe
     assert not stale.exists()
 
 
-def test_overruns_are_counted() -> None:
-    """A 4 KiB buffer, no reading for a while, a flood of matching events: the kernel's drops show up as lost."""
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_overruns_are_counted(backend: str) -> None:
+    """A 4 KiB buffer, no reading for a while, a flood of matching events: the kernel's drops show up as lost.
+
+    ftrace counts drops in its per-CPU stats, readable at once; perf reports them in a
+    PERF_RECORD_LOST it stores once the reader has made room, so there the sink is released and
+    one more event is made before the count is read."""
     require_root()
     import threading
 
     gate = threading.Event()
-    sensor = TracefsSensor(event_types={"setuid"}, buffer_kb=4)
+    sensor = TracefsSensor(event_types={"setuid"}, buffer_kb=4, backend=backend)
     sensor.start(lambda e: gate.wait(10))
     try:
-        flood = "import os\nfor _ in range(50000):\n    os.setuid(0)\n"
+        # on one CPU: perf's LOST record goes to the ring that lost, with the next record stored there
+        flood = "import os\nos.sched_setaffinity(0, {0})\nfor _ in range(50000):\n    os.setuid(0)\n"
         subprocess.run([sys.executable, "-c", flood], check=True)
+        if backend == "perf":
+            gate.set()
+            deadline = time.monotonic() + 10
+            while sensor.stats().lost == 0 and time.monotonic() < deadline:
+                subprocess.run([sys.executable, "-c", flood.replace("50000", "1")], check=True)
+                time.sleep(0.2)
         sensor._refresh_lost()
         lost = sensor.stats().lost
     finally:
         gate.set()
         sensor.stop()
     assert lost > 0
+    if backend == "perf":  # (trace_pipe prints "[LOST n EVENTS]" lines, which count as errors there)
+        assert sensor.stats().errors == 0  # dropped records are lost, not garbled
 
 
 def test_parse_line_with_fields_option() -> None:
