@@ -113,11 +113,11 @@ def _exec_probe(self_pid: int) -> str:
 
 def build_script(self_pid: int, event_types: set[str] | None) -> str:
     """The bpftrace program for the wanted event types (every family when ``None``)."""
-    # bpftrace reports its probes attached before they all fire: start() calls getppid() until
-    # this probe's record arrives, and only then says the sensor runs (getppid is rare on a node;
-    # the program runs only for it)
+    # bpftrace reports its probes attached before they all fire: start() calls
+    # sched_getscheduler() until this probe's record arrives, and only then says the sensor runs
+    # (a call next to nothing on a node makes; the program runs only for it)
     parts: list[str] = [
-        f'tracepoint:syscalls:sys_enter_getppid / pid == {self_pid} / {{ printf("ready{SEP}%d\\n", pid); }}'
+        f'tracepoint:syscalls:sys_enter_sched_getscheduler / pid == {self_pid} / {{ printf("ready{SEP}%d\\n", pid); }}'
     ]
     want = event_types
     if want is None or want & EXEC_TYPES:
@@ -305,7 +305,7 @@ class BpftraceSensor:
         attached = self._attached.wait(15)
         deadline = time.monotonic() + 15
         while attached and not self._ready.wait(0.02) and time.monotonic() < deadline and self._proc.poll() is None:
-            os.getppid()  # the readiness probe: its record says every probe fires now
+            os.sched_getscheduler(0)  # the readiness probe: its record says every probe fires now
         code = self._proc.poll()
         if not self._ready.is_set() or code is not None:
             self.stop()
