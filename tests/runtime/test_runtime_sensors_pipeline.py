@@ -7,10 +7,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import pytest
 from tests.runtime._sensorkit import Collector, require_root
 
 from garrison.model.runtime import Alert, Container, Event, EventKind, Priority, Process
@@ -466,3 +468,37 @@ def test_tracepoint_record_waits_until_the_proc_connector_has_caught_up() -> Non
         pipeline.stop()
     assert seen[1] == ("clone", cid[:12])
     assert seen[-1] == ("mount", "host")
+
+
+def _nice(path: str) -> int:
+    stat = Path(path).read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[16])  # field 19 of /proc/.../stat
+
+
+def test_sensor_threads_and_bpftrace_run_at_the_sensor_priority(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reader threads, the worker and the bpftrace child get the sensor's nice value (so a busy
+    node does not starve the sensor into reading /proc after processes are gone); the rest of
+    the process, and what it starts, keeps its own."""
+    require_root()
+    monkeypatch.setenv("GARRISON_SENSOR_NICE", "-7")
+    from garrison.runtime.sensors.bpftrace import BpftraceSensor
+
+    bpf = BpftraceSensor(event_types={"execve"})
+    pipeline = Pipeline([ProcConnectorSensor(), bpf], None, attributor=False, annotate=False, scan=False)
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    pipeline.start()
+    try:
+        names = {
+            t.name: _nice(f"/proc/{os.getpid()}/task/{t.native_id}/stat")
+            for t in threading.enumerate()
+            if t.name.startswith("garrison-")
+        }
+        main_nice = _nice(f"/proc/{os.getpid()}/task/{threading.main_thread().native_id}/stat")
+        child = subprocess.run(["sh", "-c", "cut -d' ' -f19 /proc/self/stat"], capture_output=True, text=True)
+        assert bpf._proc is not None
+        bpf_nice = _nice(f"/proc/{bpf._proc.pid}/stat")
+    finally:
+        pipeline.stop()
+    assert names.get("garrison-proc") == -7 and names.get("garrison-bpftrace") == -7, names
+    assert names.get("garrison-pipeline") == -7 and bpf_nice == -7
+    assert main_nice == before and int(child.stdout) == before

@@ -42,7 +42,7 @@ from garrison.model.runtime import Alert, Container, Event, EventKind, Process
 from garrison.runtime import execargs
 from garrison.runtime.execargs import ExecRecords
 from garrison.runtime.process import ProcessTable
-from garrison.runtime.sensors.interface import Sensor, SensorError
+from garrison.runtime.sensors.interface import Sensor, SensorError, sensor_thread
 
 logger = logging.getLogger(__name__)
 
@@ -330,7 +330,7 @@ class Pipeline:
             self.table.scan()
         self._stopping = False
         self._wake.acquire(blocking=False)  # no stale wake-up from an earlier run
-        self._worker = threading.Thread(target=self._work, name="garrison-pipeline", daemon=True)
+        self._worker = sensor_thread(self._work, name="garrison-pipeline")
         self._worker.start()
         try:
             for sensor in self.sensors:

@@ -47,7 +47,7 @@ import time
 from dataclasses import dataclass
 
 from garrison.model.runtime import Event, EventKind, FileDescriptor, Process
-from garrison.runtime.sensors.interface import EventSink, SensorError, SensorStats, is_root
+from garrison.runtime.sensors.interface import EventSink, SensorError, SensorStats, is_root, sensor_thread
 
 logger = logging.getLogger(__name__)
 
@@ -451,7 +451,7 @@ class AuditSensor:
             raise
         self._stop.clear()
         self._stats.running = True
-        self._thread = threading.Thread(target=self._run, args=(sink,), name="garrison-audit", daemon=True)
+        self._thread = sensor_thread(self._run, sink, name="garrison-audit")
         self._thread.start()
 
     def _open(self) -> None:

@@ -27,7 +27,15 @@ import threading
 import time
 
 from garrison.model.runtime import Event, EventKind, FileDescriptor, Process
-from garrison.runtime.sensors.interface import EventSink, SensorError, SensorStats, is_root, monotonic_to_epoch
+from garrison.runtime.sensors.interface import (
+    EventSink,
+    SensorError,
+    SensorStats,
+    is_root,
+    monotonic_to_epoch,
+    prioritise,
+    sensor_thread,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -299,8 +307,9 @@ class BpftraceSensor:
             )
         except OSError as err:
             raise SensorError(f"bpftrace: cannot start {self.binary}: {err.strerror}") from err
+        prioritise(self._proc.pid)  # it reads the kernel's buffers for us: the sensor's priority too
         self._stats.running = True
-        self._thread = threading.Thread(target=self._run, args=(sink,), name="garrison-bpftrace", daemon=True)
+        self._thread = sensor_thread(self._run, sink, name="garrison-bpftrace")
         self._thread.start()
         attached = self._attached.wait(15)
         deadline = time.monotonic() + 15

@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from garrison.model.runtime import Event, EventKind, FileDescriptor, Process
-from garrison.runtime.sensors.interface import EventSink, SensorError, SensorStats, is_root
+from garrison.runtime.sensors.interface import EventSink, SensorError, SensorStats, is_root, sensor_thread
 
 logger = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ class FanotifySensor:
         self._pool = concurrent.futures.ThreadPoolExecutor(self._workers, thread_name_prefix="garrison-fan-decide")
         self._stop.clear()
         self._stats.running = True
-        self._thread = threading.Thread(target=self._run, args=(sink,), name="garrison-fanotify", daemon=True)
+        self._thread = sensor_thread(self._run, sink, name="garrison-fanotify")
         self._thread.start()
 
     def add_mark(self, path: str) -> bool:

@@ -24,7 +24,14 @@ import threading
 import time
 
 from garrison.model.runtime import Event, EventKind, Process
-from garrison.runtime.sensors.interface import EventSink, SensorError, SensorStats, is_root, monotonic_to_epoch
+from garrison.runtime.sensors.interface import (
+    EventSink,
+    SensorError,
+    SensorStats,
+    is_root,
+    monotonic_to_epoch,
+    sensor_thread,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -213,7 +220,7 @@ class ProcConnectorSensor:
         self._sock = sock
         self._stop.clear()
         self._stats.running = True
-        self._thread = threading.Thread(target=self._run, args=(sink,), name="garrison-proc", daemon=True)
+        self._thread = sensor_thread(self._run, sink, name="garrison-proc")
         self._thread.start()
 
     def _run(self, sink: EventSink) -> None:

@@ -68,6 +68,7 @@ from garrison.runtime.sensors.interface import (
     flag_names,
     is_root,
     monotonic_to_epoch,
+    sensor_thread,
 )
 from garrison.runtime.sensors.perf_ring import PerfTracepoints, PerfUnavailable, TracepointSpec
 
@@ -337,7 +338,7 @@ class TracefsSensor:
             run = self._run_ftrace
         self._stop.clear()
         self._stats.running = True
-        self._thread = threading.Thread(target=run, args=(sink,), name="garrison-tracefs", daemon=True)
+        self._thread = sensor_thread(run, sink, name="garrison-tracefs")
         self._thread.start()
 
     def _start_perf(self, root: Path, specs: list[TracepointSpec]) -> bool:
