@@ -8,7 +8,10 @@ src=$(command -v sleep 2>/dev/null || true)
 case "$src" in /*) ;; *) src=/bin/busybox ;; esac
 src=$(readlink -f "$src")
 dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
-cp "$src" "$dir/dropped"
-chmod +x "$dir/dropped"
-"$dir/dropped" 0.5 2>/dev/null || "$dir/dropped" sleep 0.5 || true
-echo "done: executed $dir/dropped (copy of $src)"
+# busybox picks its applet by the name it is run as: its copy keeps that name (a copy named
+# "dropped" would exit at once, "applet not found", instead of running as a payload does)
+case "$src" in */busybox) name=busybox; set -- sleep 0.5 ;; *) name=dropped; set -- 0.5 ;; esac
+cp "$src" "$dir/$name"
+chmod +x "$dir/$name"
+"$dir/$name" "$@" || true
+echo "done: executed $dir/$name (copy of $src)"
