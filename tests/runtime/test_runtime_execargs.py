@@ -212,3 +212,55 @@ def test_live_exec_that_execs_again_at_once_is_seen_with_its_own_command_line(tm
     assert hits[0].event is not None and hits[0].event.proc.exe == "/bin/sh"
     assert hits[0].event.proc.args == ["-c", f"exec /bin/sleep 0.3 # {marker}"]
     assert pipe.stats.exec_corrected >= 1
+
+
+def test_live_dropped_binary_that_runs_a_millisecond_and_is_deleted_is_drift(tmp_path: Path) -> None:
+    """A binary copied into a container, run (it exits at once) and deleted right away: no /proc
+    read can judge it any more, the kernel's answer at the exec (an upper-layer inode) does; an
+    image binary run the same way is no drift."""
+    require_root()
+    from tests._containers import running_containers
+
+    from garrison.runtime.rules import default_pack, load_rules
+    from garrison.runtime.sensors import build_sensors
+
+    rules = load_rules(default_pack())
+    sensors, _ = build_sensors(["proc", "bpftrace"], event_types=rules.event_types())
+    got: list[Alert] = []
+
+    class Keep:
+        def handle(self, alert: Alert) -> list[Event]:
+            got.append(alert)
+            return []
+
+    boxes = running_containers()
+    containers = next(boxes)
+    pipe = Pipeline(sensors, rules, responders=[Keep()])
+    try:
+        box = containers.run("debian", "sleep", "120")
+        pipe.start()
+        marker = f"drop{uuid.uuid4().hex[:8]}"
+        box.exec("sh", "-c", f"cp /bin/true /tmp/{marker}; /tmp/{marker}; rm /tmp/{marker}; /bin/true {marker}")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(marker in a.output for a in got):
+            time.sleep(0.05)
+        time.sleep(0.5)
+    finally:
+        pipe.stop()
+        next(boxes, None)
+    drift = [a for a in got if a.rule == "Garrison Drift Executable From Container Upper Layer"]
+    assert [a.event.proc.exepath for a in drift if a.event] == [f"/tmp/{marker}"], [(a.rule, a.output) for a in got]
+
+
+def test_exec_record_says_where_the_binary_lives_on_an_overlay_only() -> None:
+    from garrison.runtime.sensors.bpftrace import OVERLAYFS_MAGIC
+
+    def rec(magic: int, up: int) -> Event:
+        fields = ["exec", "7", "1000", "4", "/x", escape(b"/x\0"), str(magic), str(up)]
+        event, _ = parse_record('{"type": "printf", "data": ' + _json(SEP.join(fields)) + "}", 0.0)
+        assert event is not None
+        return event
+
+    assert rec(OVERLAYFS_MAGIC, 1).args["origin"] == "upper"
+    assert rec(OVERLAYFS_MAGIC, 0).args["origin"] == "image"
+    assert "origin" not in rec(0xEF53, 1).args  # ext4: a host binary, no image to drift from

@@ -51,7 +51,7 @@ def consistent(event: Event, record: Event) -> bool:
     return seen.startswith(raw) if record.args.get("truncated") else seen == raw
 
 
-def corrected(event: Event, record: Event) -> Event:
+def with_argv(event: Event, record: Event) -> Event:
     """A copy of ``event`` whose process has the record's program: argv, path and name."""
     proc = copy_process(event.proc)
     src = record.proc
@@ -61,6 +61,25 @@ def corrected(event: Event, record: Event) -> Event:
     proc.exe_from_memfd = src.exepath.startswith("/memfd:") if src.exepath else None
     args = {**event.args, "argv_from": "kernel", "argv_truncated": bool(record.args.get("truncated"))}
     return dataclasses.replace(event, proc=proc, args=args)
+
+
+def corrected(event: Event, record: Event) -> Event | None:
+    """``event`` (evaluated before its record arrived) as the record shows it, or ``None`` when
+    the record changes nothing: the argv when ``/proc`` disagreed with the kernel's, and, in a
+    container, whether the binary is in the image (unknown when the process was gone before
+    anyone looked, as a dropped payload that runs for a millisecond is)."""
+    origin = record.args.get("origin")
+    fix_origin = origin is not None and not event.container.is_host
+    fix_origin = fix_origin and event.proc.exe_upper_layer != (origin == "upper")
+    if consistent(event, record):
+        if not fix_origin:
+            return None
+        fixed = dataclasses.replace(event, proc=copy_process(event.proc))
+    else:
+        fixed = with_argv(event, record)
+    if fix_origin:
+        fixed.proc.exe_upper_layer = origin == "upper"
+    return fixed
 
 
 class ExecRecords:

@@ -585,7 +585,7 @@ class Pipeline:
             record = self._execs.find(event)
             if record is not None and not execargs.consistent(event, record):
                 self.stats.exec_corrected += 1
-                event = execargs.corrected(event, record)
+                event = execargs.with_argv(event, record)
         if self.attributor is not None and event.proc.pid > 0:
             event.container = self._container(event)
             cid = event.container.id
@@ -611,6 +611,8 @@ class Pipeline:
                         self._path_origin(event)  # gone: judge the file through a live process of its container
                 except Exception:
                     self.stats.errors += 1
+        if record is not None and not event.container.is_host and (origin := record.args.get("origin")) is not None:
+            event.proc.exe_upper_layer = origin == "upper"  # the kernel's answer at the exec itself
         if self.on_event is not None:
             self.on_event(event)
         if self.rules is None or ((event.sensor, event.type) in self._superseded and not self._displaced()):
@@ -632,10 +634,10 @@ class Pipeline:
         if waiting is None or self.rules is None:
             return []
         event, fired = waiting
-        if execargs.consistent(event, record):
+        fixed = execargs.corrected(event, record)
+        if fixed is None:
             return []
         self.stats.exec_corrected += 1
-        fixed = execargs.corrected(event, record)
         alerts = [a for a in self.rules.evaluate(fixed) if a.rule not in fired]
         for alert in alerts:
             self._deliver(alert)

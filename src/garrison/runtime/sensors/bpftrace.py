@@ -105,17 +105,31 @@ def _open_probes(syscall: str, self_pid: int) -> str:
     )
 
 
+#: ``s_magic`` of an overlay filesystem (a container's root)
+OVERLAYFS_MAGIC = 0x794C7630
+
+
 def _exec_probe(self_pid: int) -> str:
     """Every exec's path and the first :data:`STRLEN` bytes of its argv, read from the new
     image's memory at ``sched:sched_process_exec`` (a scheduler tracepoint, not a syscall one:
     it adds no probe to the syscall entry path). The kernel fires it just before the proc
     connector's exec notification, in the same task, so the pipeline pairs the two by pid and
-    kernel time (see :class:`garrison.runtime.pipeline.ExecRecords`)."""
+    kernel time (see :class:`garrison.runtime.execargs.ExecRecords`).
+
+    It also says where the executable lives: the superblock magic of ``mm->exe_file`` and, on an
+    overlay (a container's root), whether the inode has an upper dentry, the ``__upperdentry``
+    pointer that follows the ``struct inode`` embedded in ``struct ovl_inode`` (kernel BTF gives
+    ``sizeof(struct inode)``). A file written in the container (a dropped binary, a modified
+    image binary) has one; a file of the image has none. Known in the kernel at the exec, it
+    holds for a binary that ran for a millisecond and was deleted right after, which no ``/proc``
+    read can judge."""
     return (
         f"tracepoint:sched:sched_process_exec\n/ pid != {self_pid} /\n"
         "{ $mm = curtask->mm; $len = $mm->arg_end - $mm->arg_start;\n"
-        f'  printf("exec{SEP}%d{SEP}%llu{SEP}%d{SEP}%s{SEP}%r\\n", pid, nsecs, $len, str(args->filename), '
-        "buf(uptr($mm->arg_start), $len));\n}"
+        "  $ino = $mm->exe_file->f_inode; $magic = $ino->i_sb->s_magic;\n"
+        f"  $up = $magic == {OVERLAYFS_MAGIC:#x} ? *(uint64 *)((uint8 *)$ino + sizeof(struct inode)) : 0;\n"
+        f'  printf("exec{SEP}%d{SEP}%llu{SEP}%d{SEP}%s{SEP}%r{SEP}%lu{SEP}%d\\n", pid, nsecs, $len, str(args->filename), '
+        "buf(uptr($mm->arg_start), $len), $magic, $up != 0);\n}"
     )
 
 
@@ -180,7 +194,7 @@ def parse_record(line: str, when: float) -> tuple[Event | None, int]:
     if fields[0] in EXIT_RECORDS and len(fields) == 4:  # (pid, tid, result) of a paired call, joined by the reader
         pid, tid, res = int(fields[1]), int(fields[2]), int(fields[3])
         return Event(when, fields[0], EventKind.FILE, "bpftrace", Process(pid=pid, tid=tid), res=res), 0
-    if fields[0] == "exec" and len(fields) == 6:
+    if fields[0] == "exec" and len(fields) in (6, 8):
         return exec_record(fields, when), 0
     if len(fields) < 5:
         raise ValueError(f"bpftrace record with {len(fields)} fields")
@@ -229,6 +243,8 @@ def exec_record(fields: list[str], when: float) -> Event:
     name = path.rsplit("/", 1)[-1][:15]
     proc = Process(pid=pid, tid=pid, name=name, exe=argv[0] if argv else "", exepath=path, args=argv[1:])
     args: dict[str, object] = {"argv_raw": raw, "truncated": truncated, "ktime": int(fields[2])}
+    if len(fields) >= 8 and int(fields[6]) == OVERLAYFS_MAGIC:  # where the binary lives, as the kernel knows
+        args["origin"] = "upper" if fields[7] == "1" else "image"
     return Event(when, "execve", EventKind.PROCESS, "bpftrace", proc, args=args, res=0)
 
 
