@@ -90,7 +90,9 @@ def test_privilege_events_with_falco_arguments(backend: str) -> None:
     ptr = mine["ptrace"]
     assert ptr.args["request"] == 16 and ptr.args["pid"] == 1 and ptr.res < 0
     assert "userfaultfd" in mine
-    assert mine["setresuid"].args == {"ruid": 0, "euid": 0, "suid": 0, "res": 0}
+    setres = dict(mine["setresuid"].args)
+    assert isinstance(setres.pop("cgroup_id", 1), int)  # perf only: the task's cgroup
+    assert setres == {"ruid": 0, "euid": 0, "suid": 0, "res": 0}
     assert mine["setuid"].args["uid"] == 0
     # in-kernel filters: the UDP socket and PTRACE_PEEKTEXT never reached us
     sockets = [e for e in got.snapshot() if e.proc.pid == pid and e.type == "socket"]
@@ -443,3 +445,23 @@ def test_mount_flags_named_as_falco_names_them() -> None:
     assert _mount({"flags": 0xC0ED0000 | 0x1000 | 0x20 | 0x1}) == {"flags": "MS_RDONLY|MS_REMOUNT|MS_BIND"}
     assert _mount({"flags": 0}) == {"flags": "0"}
     assert _mount({"flags": 0x80000000}) == {"flags": "0x80000000"}  # unknown bits stay visible
+
+
+def test_perf_records_carry_the_tasks_cgroup_id() -> None:
+    """Each syscall record read through perf names its task's cgroup (v2 id = the cgroup
+    directory's inode), which attributes it to its container once the process is gone."""
+    require_root()
+    rel = next(
+        line.split(":", 2)[2] for line in Path("/proc/self/cgroup").read_text().splitlines() if line.startswith("0::")
+    )
+    expected = os.stat(f"/sys/fs/cgroup{rel.strip()}").st_ino
+    sensor = TracefsSensor(event_types={"setuid"}, backend="perf")
+    got = Collector(lambda e: e.type == "setuid")
+    sensor.start(got)
+    try:
+        child = subprocess.run([sys.executable, "-c", "import os; os.setuid(0)"], check=True)
+        assert child.returncode == 0
+        found = got.wait_for(lambda e: e.args.get("cgroup_id") == expected, timeout=10)
+    finally:
+        sensor.stop()
+    assert found and found[0].args["uid"] == 0

@@ -46,7 +46,16 @@ def _boot_time() -> float:
     """The epoch time of boot, to the microsecond: ``/proc/PID/stat`` start times count clock
     ticks since boot, and they are compared with event times (``btime`` in ``/proc/stat`` is whole
     seconds, too coarse to tell a recycled pid from its previous owner)."""
-    return time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+    # the two clocks are read back to back; a preemption between the reads (a loaded node) would
+    # shift every start time by its length, so the tightest of a few bracketed reads is kept
+    best, gap = 0.0, float("inf")
+    for _ in range(5):
+        before = time.clock_gettime(time.CLOCK_BOOTTIME)
+        now = time.time()
+        after = time.clock_gettime(time.CLOCK_BOOTTIME)
+        if after - before < gap:
+            best, gap = now - (before + after) / 2, after - before
+    return best
 
 
 _BOOT = _boot_time()

@@ -76,6 +76,7 @@ PERF_TYPE_TRACEPOINT = 2
 PERF_SAMPLE_TID = 1 << 1
 PERF_SAMPLE_TIME = 1 << 2
 PERF_SAMPLE_RAW = 1 << 10
+PERF_SAMPLE_CGROUP = 1 << 21  # the task's cgroup v2 id (5.7+, CONFIG_CGROUP_PERF)
 SAMPLE_TYPE = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_RAW
 PERF_RECORD_COMM = 3
 PERF_RECORD_EXIT = 4
@@ -108,6 +109,7 @@ _TASK_REC = struct.Struct("=IIIIQ")  # pid, ppid, tid, ptid, time
 _ID_TIME = struct.Struct("=Q")  # last field of the sample id trailer (pid, tid, time)
 _ID_SIZE = 16
 _U16 = struct.Struct("=H")
+_U64 = struct.Struct("=Q")
 _MAX_PAGES = 1 << 16  # 256 MiB a CPU with 4 KiB pages: beyond any sane buffer_kb
 
 
@@ -286,6 +288,7 @@ class Sample(NamedTuple):
     time_ns: int
     fields: dict[str, int]
     comm: str = ""
+    cgroup: int = 0  # cgroup v2 id of the task when it hit the tracepoint (0: the kernel gives none)
 
 
 class _Task(NamedTuple):
@@ -432,6 +435,9 @@ class PerfTracepoints:
         self._rings: list[_Ring] = []
         self._poller: select.poll | None = None
         self._lock = threading.Lock()  # read() against close() from another thread
+        # every sample also carries its task's cgroup id, which attributes the event to its
+        # container without /proc (the process may be gone); dropped on kernels that refuse it
+        self.sample_type = SAMPLE_TYPE | PERF_SAMPLE_CGROUP
 
     # -- setup ------------------------------------------------------------------------------
     def open(self) -> None:
@@ -478,10 +484,13 @@ class PerfTracepoints:
         """One disabled event; ``side_band``: it also reports the CPU's execs, forks and exits (for comms)."""
         flags = _DISABLED | _USE_CLOCKID | _SAMPLE_ID_ALL | (_COMM | _COMM_EXEC | _TASK if side_band else 0)
         attr = _ATTR.pack(
-            PERF_TYPE_TRACEPOINT, _ATTR.size, fmt.id, 1, SAMPLE_TYPE, 0, flags,
+            PERF_TYPE_TRACEPOINT, _ATTR.size, fmt.id, 1, self.sample_type, 0, flags,
             self.wakeup_events, 0, 0, 0, 0, 0, 0, CLOCK_MONOTONIC, 0, 0, 0, 0,
         )  # fmt: skip
         fd = _perf_event_open(attr, cpu)
+        if fd == -errno.EINVAL and self.sample_type & PERF_SAMPLE_CGROUP and not self._fds:
+            self.sample_type &= ~PERF_SAMPLE_CGROUP  # older kernel, or no CONFIG_CGROUP_PERF
+            return self._open_one(spec, fmt, cpu, side_band)
         if fd < 0:
             err = -fd
             hint = _HINTS.get(err, "")
@@ -583,7 +592,11 @@ class PerfTracepoints:
                     self.errors += 1
                 else:
                     try:
-                        out.append(Sample(fmt.name, pid, tid, cpu, when, fmt.decode(data, at, raw)))
+                        fields = fmt.decode(data, at, raw)
+                        cgroup = 0
+                        if self.sample_type & PERF_SAMPLE_CGROUP and at + raw + 8 <= pos + size:
+                            cgroup = _U64.unpack_from(data, at + raw)[0]  # the u64 after the raw data
+                        out.append(Sample(fmt.name, pid, tid, cpu, when, fields, cgroup=cgroup))
                     except FormatError:
                         self.errors += 1
             elif kind == PERF_RECORD_LOST and size >= _HEADER.size + _LOST.size:

@@ -447,7 +447,10 @@ class TracefsSensor:
                 continue
             reader.poll(200)
             for s in reader.read():
-                self._deliver(state, (s.comm, s.tid, s.pid, s.cpu, s.time_ns / 1e9, s.name, s.fields), sink)
+                # the task's cgroup for syscall records; a TCP state change can run in a softirq
+                # on behalf of another task, and is attributed to the connecting task by the decoder
+                cgroup = s.cgroup if s.name.startswith("sys_") else 0
+                self._deliver(state, (s.comm, s.tid, s.pid, s.cpu, s.time_ns / 1e9, s.name, s.fields), sink, cgroup)
             stats.lost = reader.lost
             if reader.errors != errors:  # records we could not frame or decode
                 stats.errors += reader.errors - errors
@@ -493,7 +496,7 @@ class TracefsSensor:
             return
         self._deliver(state, parsed, sink)
 
-    def _deliver(self, state: _Decoder, parsed: Parsed, sink: EventSink) -> None:
+    def _deliver(self, state: _Decoder, parsed: Parsed, sink: EventSink, cgroup: int = 0) -> None:
         stats = self._stats
         stats.received += 1
         try:
@@ -503,6 +506,8 @@ class TracefsSensor:
             return
         if event is None:
             return
+        if cgroup:  # the kernel's cgroup of the task (perf): attribution once the process is gone
+            event.args["cgroup_id"] = cgroup
         event.num = stats.received
         try:
             sink(event)
