@@ -9,6 +9,11 @@ rootless ``/container``), and this machine's podman with the cgroupfs driver.
 
 from __future__ import annotations
 
+import os
+import time
+import uuid
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -184,3 +189,29 @@ def test_cgroup_prefix_does_not_change_identity(path: str, prefix: str) -> None:
 )
 def test_split_image(ref: str, expected: tuple[str, str, str]) -> None:
     assert split_image(ref) == expected
+
+
+def test_cgroup_id_of_a_cgroup_created_a_moment_ago_is_found_at_once() -> None:
+    """A BPF or perf event names a cgroup by id; a container started milliseconds earlier has a
+    cgroup the last scan did not see, and it is looked for at once (no rate limit in between)."""
+    from garrison.runtime.containers import ContainerResolver, cgroup2_mount
+
+    root = cgroup2_mount()
+    if root is None or os.geteuid() != 0:
+        pytest.fail("needs root and the unified cgroup hierarchy")
+    resolver = ContainerResolver()
+    here = os.stat(root).st_ino
+    assert resolver.resolve_cgroup_id(here) is not None  # a scan just ran
+    fresh = Path(root) / f"garrison-test-{uuid.uuid4().hex[:8]}"
+    fresh.mkdir()
+    try:
+        time.sleep(0.03)
+        found = resolver.resolve_cgroup_id(os.stat(fresh).st_ino)
+        assert found is not None and found.is_host
+        gone = 0xFFFF_FFFF_FFF0  # no such cgroup: None, and not scanned for again right away
+        assert resolver.resolve_cgroup_id(gone) is None
+        before = resolver._scanned
+        time.sleep(0.03)
+        assert resolver.resolve_cgroup_id(gone) is None and resolver._scanned == before
+    finally:
+        fresh.rmdir()

@@ -369,6 +369,7 @@ class ContainerResolver:
         self.stats = ResolverStats()
         self._cgroup_paths: dict[int, str] = {}
         self._scanned = 0.0
+        self._missing: dict[int, float] = {}  # cgroup ids a scan did not find -> when (not rescanned for a second)
 
     def cgroup_text(self, pid: int) -> str:
         """Raw ``/proc/PID/cgroup``; raises ``OSError`` when the process is gone.
@@ -408,16 +409,26 @@ class ContainerResolver:
         the id attribute events of processes that are gone before anyone reads ``/proc``."""
         path = self._cgroup_paths.get(cgroup_id)
         if path is None:
+            # a cgroup created since the last scan (a container started a moment ago, the usual
+            # case for an unknown id) is looked for at once; an id a scan did not find (a cgroup
+            # removed already) is not looked for again for a second
+            now = time.monotonic()
+            if now - self._missing.get(cgroup_id, -2.0) < 1.0:
+                return None
             self._scan_cgroups()
             path = self._cgroup_paths.get(cgroup_id)
             if path is None:
+                if len(self._missing) > 4096:
+                    self._missing.clear()
+                self._missing[cgroup_id] = now
                 return None
         return self._entry(f"0::{path}\n").container
 
     def _scan_cgroups(self) -> None:
-        """Map every cgroup v2 directory's inode to its path (rate-limited: at most 4 scans a second)."""
+        """Map every cgroup v2 directory's inode to its path (at most 50 scans a second; ids no
+        scan finds are not rescanned for, see :meth:`resolve_cgroup_id`)."""
         now = time.monotonic()
-        if now - self._scanned < 0.25:
+        if now - self._scanned < 0.02:
             return
         self._scanned = now
         root = cgroup2_mount()
