@@ -241,11 +241,15 @@ class ProcConnectorSensor:
         offset = monotonic_to_epoch()
         recv_into = sock.recv_into
         stopping = self._stop.is_set
+        clock = time.monotonic
         while not stopping():
+            began = clock()
             try:
                 n = recv_into(buf)
             except BlockingIOError:  # SO_RCVTIMEO: nothing for a while, so nothing is pending
-                self.caught_up = time.monotonic() + offset
+                # as of when the receive began: a message queued after the kernel gave up waiting
+                # (this thread may wait for the GIL a long time after that) is not handed on yet
+                self.caught_up = began + offset
                 continue
             except OSError as err:
                 if err.errno == errno.ENOBUFS:
