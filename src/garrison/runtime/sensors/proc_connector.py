@@ -35,6 +35,9 @@ from garrison.runtime.sensors.interface import (
 
 logger = logging.getLogger(__name__)
 
+#: seconds the caught-up mark trails the newest message's time (see ``_run``)
+ORDER_SLACK = 0.01
+
 NETLINK_CONNECTOR = 11
 CN_IDX_PROC = 1
 CN_VAL_PROC = 1
@@ -284,8 +287,11 @@ class ProcConnectorSensor:
                 except Exception:
                     stats.errors += 1
                     logger.exception("proc connector sink failed")
-                if event.time > self.caught_up:
-                    self.caught_up = event.time
+                # a message is stamped before it is queued, so one from another CPU stamped a
+                # moment earlier can still be on its way (a preempted vCPU): the mark trails
+                # the newest stamp by ORDER_SLACK
+                if event.time - ORDER_SLACK > self.caught_up:
+                    self.caught_up = event.time - ORDER_SLACK
 
     def stop(self) -> None:
         self._stop.set()
