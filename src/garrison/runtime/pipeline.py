@@ -581,8 +581,9 @@ class Pipeline:
             return []
         table.enrich(event)
         record = None
-        if self._execs is not None and event.type == "execve" and event.sensor == "proc_connector":
-            record = self._execs.find(event)
+        execs = self._execs if event.type == "execve" and event.sensor == "proc_connector" else None
+        if execs is not None:
+            record = execs.find(event)
             if record is not None and not execargs.consistent(event, record):
                 self.stats.exec_corrected += 1
                 event = execargs.with_argv(event, record)
@@ -620,8 +621,8 @@ class Pipeline:
         alerts = self.rules.evaluate(event)
         for alert in alerts:
             self._deliver(alert)
-        if self._execs is not None and record is None and event.type == "execve" and event.sensor == "proc_connector":
-            self._execs.wait(event, {a.rule for a in alerts})
+        if execs is not None and record is None:
+            execs.wait(event, {a.rule for a in alerts})
         return alerts
 
     def _exec_record(self, record: Event) -> list[Alert]:

@@ -632,19 +632,27 @@ class _Decoder:
         return None
 
 
+def _socket_row(pid: int, table: str, inode: str, col: int = 9) -> list[str] | None:
+    """The columns of the row of ``/proc/PID/net/TABLE`` whose inode column (``col``: 9 for
+    tcp/udp, 6 for unix) is ``inode``, else ``None``; ``OSError`` when the table cannot be read."""
+    for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+        cols = line.split()
+        if len(cols) > col and cols[col] == inode:
+            return cols
+    return None
+
+
 def _tcp_table(pid: int, inode: str) -> tuple[str, str, int, str, int] | None:
     """(family, local ip, local port, remote ip, remote port) of a TCP socket inode, from the
     process's own network namespace (``/proc/PID/net/tcp{,6}``)."""
     for name, fam in (("tcp", "ipv4"), ("tcp6", "ipv6")):
         try:
-            lines = Path(f"/proc/{pid}/net/{name}").read_text().splitlines()[1:]
+            cols = _socket_row(pid, name, inode)
         except OSError:
             return None
-        for line in lines:
-            cols = line.split()
-            if len(cols) > 9 and cols[9] == inode:
-                (lip, lport), (rip, rport) = (c.split(":") for c in cols[1:3])
-                return fam, _hexip(lip), int(lport, 16), _hexip(rip), int(rport, 16)
+        if cols is not None:
+            (lip, lport), (rip, rport) = (c.split(":") for c in cols[1:3])
+            return fam, _hexip(lip), int(lport, 16), _hexip(rip), int(rport, 16)
     return None
 
 
@@ -652,12 +660,9 @@ def _other_socket(pid: int, inode: str) -> bool:
     """Whether a socket inode is a unix or UDP socket of the process's network namespace (a closed
     TCP socket is in no table: its inode reads 0 in TIME_WAIT)."""
     for name, col in (("unix", 6), ("udp", 9), ("udp6", 9)):
-        try:
-            lines = Path(f"/proc/{pid}/net/{name}").read_text().splitlines()[1:]
-        except OSError:
-            continue
-        if any(len(cols) > col and cols[col] == inode for cols in map(str.split, lines)):
-            return True
+        with contextlib.suppress(OSError):
+            if _socket_row(pid, name, inode, col) is not None:
+                return True
     return False
 
 
