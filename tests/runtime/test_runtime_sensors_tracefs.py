@@ -3,12 +3,14 @@ through both backends (perf rings, the default; the ftrace instance, the fallbac
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import struct
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -221,27 +223,37 @@ sys.stdin.read()
 """
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_dup2_onto_stdio_of_a_tcp_connection(backend: str) -> None:
+@contextlib.contextmanager
+def _dup2_child(
+    script: str, types: set[str], backend: str
+) -> Iterator[tuple[TracefsSensor, Collector, socket.socket, subprocess.Popen[bytes]]]:
+    """A started sensor collecting dup2/dup3 events, a listening server, and ``script`` running in a
+    child told the server's port (its stdin a pipe); all stopped, closed and reaped afterwards."""
     require_root()
-    sensor = TracefsSensor(event_types={"dup2", "dup3"}, backend=backend)
+    sensor = TracefsSensor(event_types=types, backend=backend)
     got = Collector(lambda e: e.type in ("dup2", "dup3"))
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
-    port = server.getsockname()[1]
     sensor.start(got)
-    child = subprocess.Popen([sys.executable, "-c", REVERSE, str(port)], stdin=subprocess.PIPE)
+    child = subprocess.Popen([sys.executable, "-c", script, str(server.getsockname()[1])], stdin=subprocess.PIPE)
     try:
-        conn, (_, cport) = server.accept()
-        found = got.wait_for(lambda e: e.proc.pid == child.pid, timeout=10)
-        time.sleep(0.3)  # a wrongly reported dup2 would come with or right after it
+        yield sensor, got, server, child
     finally:
         sensor.stop()
         assert child.stdin is not None
         child.stdin.close()
         child.wait()
         server.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dup2_onto_stdio_of_a_tcp_connection(backend: str) -> None:
+    with _dup2_child(REVERSE, {"dup2", "dup3"}, backend) as (sensor, got, server, child):
+        port = server.getsockname()[1]
+        conn, (_, cport) = server.accept()
+        found = got.wait_for(lambda e: e.proc.pid == child.pid, timeout=10)
+        time.sleep(0.3)  # a wrongly reported dup2 would come with or right after it
     conn.close()
     mine = [e for e in got.snapshot() if e.proc.pid == child.pid]
     assert mine == found and len(mine) == 1
@@ -271,29 +283,16 @@ def test_dup2_of_a_connection_closed_before_the_read_counts_and_a_unix_socket_ne
     """A reverse-shell session can end before a lagging reader looks at the fd (the socket is in
     no TCP table then): the dup2 still reports the program's TCP connection; a unix socket on
     stdio is no network peer."""
-    require_root()
-    sensor = TracefsSensor(event_types={"dup2", "dup3", "connect"}, backend=backend)
-    got = Collector(lambda e: e.type in ("dup2", "dup3"))
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    port = server.getsockname()[1]
-    sensor.start(got)
-    child = subprocess.Popen([sys.executable, "-c", RESET_THEN_DUP, str(port)], stdin=subprocess.PIPE)
-    assert child.stdin is not None
-    try:
+    with _dup2_child(RESET_THEN_DUP, {"dup2", "dup3", "connect"}, backend) as (_, got, server, child):
+        port = server.getsockname()[1]
         conn, (_, cport) = server.accept()
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         conn.close()  # RST
+        assert child.stdin is not None
         child.stdin.write(b"go\n")
         child.stdin.flush()
         found = got.wait_for(lambda e: e.proc.pid == child.pid, timeout=10)
         time.sleep(0.3)
-    finally:
-        sensor.stop()
-        child.stdin.close()
-        child.wait()
-        server.close()
     mine = [e for e in got.snapshot() if e.proc.pid == child.pid]
     assert mine == found and len(mine) == 1 and mine[0].res == 2
     assert mine[0].fd is not None and mine[0].fd.name == f"127.0.0.1:{cport}->127.0.0.1:{port}"
