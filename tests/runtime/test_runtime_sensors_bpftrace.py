@@ -17,11 +17,12 @@ from garrison.runtime.containers import cgroup2_mount
 from garrison.runtime.sensors.bpftrace import SEP, BpftraceSensor, build_script, complete, parse_record
 
 
-def test_file_syscalls_with_paths(tmp_path: Path) -> None:
+@pytest.mark.parametrize("exit_probes", [True, False], ids=["exit-probes", "entry-probes"])
+def test_file_syscalls_with_paths(tmp_path: Path, exit_probes: bool) -> None:
     require_root()
     if shutil.which("bpftrace") is None:
         pytest.fail("bpftrace is not installed (apt-get install bpftrace; listed in the Makefile's DEB_PACKAGES)")
-    sensor = BpftraceSensor()
+    sensor = BpftraceSensor(exit_probes=exit_probes)
     assert sensor.available() is None
     got = Collector(lambda e: str(tmp_path) in (e.fd.name if e.fd else ""))
     sensor.start(got)
@@ -48,9 +49,35 @@ def test_file_syscalls_with_paths(tmp_path: Path) -> None:
     assert linked["cgroup_id"] == os.stat(_own_cgroup()).st_ino  # the kernel's cgroup id, for attribution
     assert by_type["symlinkat"].args["linkpath"] == str(tmp_path / "soft")
     assert sensor.stats().errors == 0
+    # the exit probes found the saved registers where the kernel config says (else they fell back)
+    assert (sensor.stack_top is not None) == exit_probes
 
 
-def test_read_opens_filtered_in_kernel(tmp_path: Path) -> None:
+def test_exit_probes_fall_back_when_registers_are_elsewhere(tmp_path: Path) -> None:
+    """A wrong register offset is caught by the readiness probe (it reads back its own pid
+    argument), and the sensor runs on entry probes instead of reading garbage."""
+    require_root()
+    if shutil.which("bpftrace") is None:
+        pytest.fail("bpftrace is not installed (apt-get install bpftrace; listed in the Makefile's DEB_PACKAGES)")
+    sensor = BpftraceSensor(event_types={"openat"}, exit_probes=True)
+    assert sensor.stack_top is not None
+    sensor.stack_top -= 4096  # a page short of the real top: another part of the stack
+    got = Collector(lambda e: e.fd is not None and e.fd.name == str(tmp_path / "w"))
+    sensor.start(got)
+    try:
+        assert sensor.stack_top is None
+        for _ in range(5):
+            subprocess.run(["sh", "-c", f"echo x > {tmp_path}/w"], check=True)  # not us: our own pid is filtered
+            if got.wait_for(lambda e: e.type == "openat", timeout=2):
+                break
+    finally:
+        sensor.stop()
+    opened = [e for e in got.snapshot() if e.type == "openat"]
+    assert opened and opened[0].args["flags"] & 3 == 1 and opened[0].fd is not None and opened[0].fd.num >= 0
+
+
+@pytest.mark.parametrize("exit_probes", [True, False], ids=["exit-probes", "entry-probes"])
+def test_read_opens_filtered_in_kernel(tmp_path: Path, exit_probes: bool) -> None:
     """Reads of credential files leave the kernel; the reads every exec and daemon makes
     (``/etc/ld.so.cache``, ``/etc/passwd``) do not, nor do reads elsewhere."""
     require_root()
@@ -58,7 +85,7 @@ def test_read_opens_filtered_in_kernel(tmp_path: Path) -> None:
         pytest.fail("bpftrace is not installed (apt-get install bpftrace; listed in the Makefile's DEB_PACKAGES)")
     plain = tmp_path / "plain"
     plain.write_text("x")
-    sensor = BpftraceSensor(event_types={"openat", "open"})
+    sensor = BpftraceSensor(event_types={"openat", "open"}, exit_probes=exit_probes)
     readers = {"cat", "head"}
     got = Collector(lambda e: e.type in ("openat", "open") and e.proc.name in readers)
     sensor.start(got)
@@ -87,6 +114,27 @@ def test_script_only_for_needed_types() -> None:
     script = build_script(42, {"linkat"})
     assert "sys_enter_linkat" in script and "openat" not in script and "pid != 42" in script
     assert BpftraceSensor(event_types={"ptrace"}).available() is not None
+    # with the register offset known, one probe per open/unlink call, at its exit
+    opens = build_script(42, {"openat", "unlinkat"}, 16384)
+    assert "sys_exit_openat" in opens and "sys_exit_unlinkat" in opens
+    assert "sys_enter_openat" not in opens and "sys_enter_unlinkat" not in opens
+    paired = build_script(42, {"openat"})
+    assert "sys_enter_openat" in paired and "sys_exit_openat" in paired
+
+
+def test_parse_exit_records() -> None:
+    """An ``_x`` record is the whole call: arguments, cgroup id, then the result."""
+    fields = ["openat_x", "7", "8", "cat", "/etc/shadow", "0", "0", "4242", "3"]
+    event, _ = parse_record(json.dumps({"type": "printf", "data": SEP.join(fields) + "\n"}), 5.0)
+    assert event is not None and event.type == "openat" and event.fd is not None
+    assert (event.fd.name, event.fd.num, event.res, event.args["cgroup_id"]) == ("/etc/shadow", 3, 3, 4242)
+    assert (event.proc.pid, event.proc.tid, event.proc.name) == (7, 8, "cat")
+    failed, _ = parse_record(json.dumps({"type": "printf", "data": SEP.join([*fields[:-1], "-13"])}), 5.0)
+    assert failed is not None and failed.fd is not None and failed.fd.num == -1 and failed.res == -13
+    gone = ["unlinkat_x", "7", "7", "rm", "/var/log/x", "512", "4242", "0"]
+    removed, _ = parse_record(json.dumps({"type": "printf", "data": SEP.join(gone)}), 5.0)
+    assert removed is not None and removed.type == "unlinkat" and removed.fd is not None
+    assert removed.fd.type == "directory" and removed.res == 0 and removed.args["cgroup_id"] == 4242
 
 
 def test_parse_records() -> None:

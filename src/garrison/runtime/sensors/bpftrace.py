@@ -18,13 +18,17 @@ millisecond) or exited. The pipeline corrects such execs with these records. Wha
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import json
 import logging
 import os
+import platform
 import shutil
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 from garrison.model.runtime import Event, EventKind, FileDescriptor, Process
 from garrison.runtime.sensors.interface import (
@@ -49,6 +53,8 @@ UNLINK_TYPES = frozenset({"unlink", "unlinkat"})
 AT_REMOVEDIR = 0x200
 PAIRED = frozenset({"open", "openat", "unlink", "unlinkat"})
 EXIT_RECORDS = frozenset(f"{t}_exit" for t in PAIRED)
+#: a paired call printed once, at its exit, with the result last (read from the saved registers)
+DONE_RECORDS = frozenset(f"{t}_x" for t in PAIRED)
 EXEC_TYPES = frozenset({"execve", "execveat"})
 _HEX = frozenset("0123456789abcdef")
 
@@ -89,11 +95,58 @@ READ_PREFIXES = (
 _PREFIX_BYTES = max(len(p) for p in READ_PREFIXES) + 1
 
 
-def _open_probes(syscall: str, self_pid: int) -> str:
-    """The paired probes of ``open``/``openat``: every call pays one short user-memory read of the
-    path's first bytes (not the whole path) and a few in-kernel prefix compares; only write opens
-    and reads of :data:`READ_PREFIXES` copy the whole path and leave the kernel."""
+def kernel_stack_top(release: str | None = None) -> int:
+    """Bytes from ``task->stack`` to the end of the saved user registers (``task_pt_regs``) on
+    x86-64: ``THREAD_SIZE`` (16 KiB, 32 KiB with KASAN) less the FRED padding (16 bytes). Read from
+    the kernel's config when it is there; the readiness probe checks the answer at every start
+    (:meth:`BpftraceSensor.start` falls back to entry probes when it is wrong)."""
+    release = release or os.uname().release
+    text = ""
+    for path in ("/proc/config.gz", f"/boot/config-{release}"):
+        try:
+            raw = Path(path).read_bytes()
+            text = (gzip.decompress(raw) if path.endswith(".gz") else raw).decode("utf-8", "replace")
+            break
+        except (OSError, EOFError, gzip.BadGzipFile):
+            continue
+    size = 32768 if "\nCONFIG_KASAN=y" in text else 16384
+    return size - (16 if "\nCONFIG_X86_FRED=y" in text else 0)
+
+
+def _regs(stack_top: int) -> str:
+    """``$r``: the registers the thread entered the syscall with (x86-64 ``task_pt_regs``)."""
+    return f"$r = (struct pt_regs *)((uint64)curtask->stack + {stack_top} - sizeof(struct pt_regs));"
+
+
+#: x86-64 argument registers of the string-argument calls: (path, flags, mode) of the opens and
+#: (path, flags) of the unlinks; ``None``: the call has no such argument
+_OPEN_REGS = {"openat": ("si", "dx", "r10"), "open": ("di", "si", "dx")}
+_UNLINK_REGS = {"unlinkat": ("si", "dx"), "unlink": ("di", None)}
+
+
+def _open_probes(syscall: str, self_pid: int, stack_top: int | None) -> str:
+    """The probes of ``open``/``openat``. Write opens and reads of :data:`READ_PREFIXES` leave the
+    kernel; any other read costs one short user-memory read of the path's first bytes and a few
+    prefix compares in the kernel.
+
+    With ``stack_top`` known, one probe at the syscall's exit reads the arguments from the saved
+    user registers (one BPF dispatch a call, not two: on a VM with retpolines each dispatch from
+    a syscall tracepoint costs hundreds of nanoseconds, see ``docs/runtime.md``), and the record
+    carries the result. Without it, the entry probe prints the arguments and the exit probe the
+    result, joined by the reader (:func:`_paired`)."""
     wanted = " || ".join(f'strncmp($p, "{prefix}", {len(prefix)}) == 0' for prefix in READ_PREFIXES)
+    if stack_top is not None:
+        path, flags, mode = _OPEN_REGS[syscall]
+        record = (
+            f'printf("{syscall}_x{SEP}%d{SEP}%d{SEP}%s{SEP}%s{SEP}%d{SEP}%d{SEP}%lu{SEP}%d\\n", '
+            f"pid, tid, comm, str(uptr($r->{path})), $f, $r->{mode}, cgroup, args->ret);"
+        )
+        return (
+            f"tracepoint:syscalls:sys_exit_{syscall}\n/ pid != {self_pid} /\n"
+            f"{{ {_regs(stack_top)} $f = $r->{flags}; $w = ($f & 3) != 0;\n"
+            f"  if (!$w) {{ $p = str(uptr($r->{path}), {_PREFIX_BYTES}); $w = {wanted}; }}\n"
+            f"  if ($w) {{ {record} }}\n}}"
+        )
     return (
         f"tracepoint:syscalls:sys_enter_{syscall}\n/ pid != {self_pid} /\n"
         f"{{ $p = str(args->filename, {_PREFIX_BYTES});\n"
@@ -102,6 +155,21 @@ def _open_probes(syscall: str, self_pid: int) -> str:
         "pid, tid, comm, str(args->filename), args->flags, args->mode, cgroup);\n  }\n}\n"
         f"tracepoint:syscalls:sys_exit_{syscall}\n/ @{syscall}_on[tid] /\n"
         f'{{ delete(@{syscall}_on[tid]); printf("{syscall}_exit{SEP}%d{SEP}%d{SEP}%d\\n", pid, tid, args->ret); }}'
+    )
+
+
+def _unlink_probes(syscall: str, self_pid: int, stack_top: int | None) -> str:
+    """``unlink``/``unlinkat``, every call (they are rare); at exit from the saved registers when
+    ``stack_top`` is known, else paired as :func:`_paired`."""
+    path, flags = _UNLINK_REGS[syscall]
+    if stack_top is None:
+        values = f"str(args->pathname), {'args->flag' if flags else '0'}"
+        return _paired(syscall, f"pid != {self_pid}", f"%s{SEP}%d", values)
+    flag = f"$r->{flags}" if flags else "0"
+    return (
+        f"tracepoint:syscalls:sys_exit_{syscall}\n/ pid != {self_pid} /\n"
+        f'{{ {_regs(stack_top)} printf("{syscall}_x{SEP}%d{SEP}%d{SEP}%s{SEP}%s{SEP}%d{SEP}%lu{SEP}%d\\n", '
+        f"pid, tid, comm, str(uptr($r->{path})), {flag}, cgroup, args->ret); }}"
     )
 
 
@@ -133,22 +201,28 @@ def _exec_probe(self_pid: int) -> str:
     )
 
 
-def build_script(self_pid: int, event_types: set[str] | None) -> str:
-    """The bpftrace program for the wanted event types (every family when ``None``)."""
+def build_script(self_pid: int, event_types: set[str] | None, stack_top: int | None = None) -> str:
+    """The bpftrace program for the wanted event types (every family when ``None``); ``stack_top``
+    (see :func:`kernel_stack_top`) lets the file probes read their arguments at the syscall's exit."""
     # bpftrace reports its probes attached before they all fire: start() calls
-    # sched_getscheduler() until this probe's record arrives, and only then says the sensor runs
-    # (a call next to nothing on a node makes; the program runs only for it)
-    parts: list[str] = [
-        f'tracepoint:syscalls:sys_enter_sched_getscheduler / pid == {self_pid} / {{ printf("ready{SEP}%d\\n", pid); }}'
-    ]
+    # sched_getscheduler(own pid) until this probe's record arrives, and only then says the sensor
+    # runs (a call next to nothing on a node makes; the program runs only for it). The record
+    # carries the pid argument as read from the saved registers: start() checks the layout with it.
+    if stack_top is None:
+        ready = f'tracepoint:syscalls:sys_enter_sched_getscheduler / pid == {self_pid} / {{ printf("ready{SEP}%d\\n", args->pid); }}'
+    else:
+        ready = (
+            f"tracepoint:syscalls:sys_exit_sched_getscheduler / pid == {self_pid} /\n"
+            f'{{ {_regs(stack_top)} printf("ready{SEP}%d\\n", $r->di); }}'
+        )
+    parts: list[str] = [ready]
     want = event_types
     if want is None or want & EXEC_TYPES:
         parts.append(_exec_probe(self_pid))
     if want is None or want & OPEN_TYPES:
-        parts.extend(_open_probes(call, self_pid) for call in ("openat", "open"))  # open(2): static binaries
+        parts.extend(_open_probes(call, self_pid, stack_top) for call in ("openat", "open"))  # open(2): static binaries
     if want is None or want & UNLINK_TYPES:
-        parts.append(_paired("unlinkat", f"pid != {self_pid}", f"%s{SEP}%d", "str(args->pathname), args->flag"))
-        parts.append(_paired("unlink", f"pid != {self_pid}", f"%s{SEP}%d", "str(args->pathname), 0"))  # busybox rm
+        parts.extend(_unlink_probes(call, self_pid, stack_top) for call in ("unlinkat", "unlink"))  # unlink: busybox rm
     if want is None or want & LINK_TYPES:
         parts.append(
             f"tracepoint:syscalls:sys_enter_linkat / pid != {self_pid} /\n"
@@ -196,6 +270,10 @@ def parse_record(line: str, when: float) -> tuple[Event | None, int]:
         return Event(when, fields[0], EventKind.FILE, "bpftrace", Process(pid=pid, tid=tid), res=res), 0
     if fields[0] == "exec" and len(fields) in (6, 8):
         return exec_record(fields, when), 0
+    result: int | None = None
+    if fields[0] in DONE_RECORDS and len(fields) >= 6:  # the result comes last
+        result = int(fields[-1])
+        fields = [fields[0][:-2], *fields[1:-1]]
     if len(fields) < 5:
         raise ValueError(f"bpftrace record with {len(fields)} fields")
     etype, pid, tid, comm = fields[0], int(fields[1]), int(fields[2]), fields[3]
@@ -204,7 +282,7 @@ def parse_record(line: str, when: float) -> tuple[Event | None, int]:
     last = len(fields) - 1  # the cgroup v2 id, appended to every entry record: attribution after the process is gone
     if fields[last].isdigit() and last >= {"openat": 7, "open": 7, "unlinkat": 6, "unlink": 6}.get(etype, 6):
         event.args["cgroup_id"] = int(fields[last])
-    return event, 0
+    return (event if result is None else complete(event, result, when)), 0
 
 
 def unescape(text: str) -> bytes:
@@ -285,9 +363,16 @@ class BpftraceSensor:
 
     name = "bpftrace"
 
-    def __init__(self, *, event_types: set[str] | None = None, binary: str | None = None) -> None:
+    def __init__(
+        self, *, event_types: set[str] | None = None, binary: str | None = None, exit_probes: bool | None = None
+    ) -> None:
         self.event_types = event_types
         self.binary = binary or shutil.which("bpftrace") or ""
+        if exit_probes is None:  # default: on x86-64, unless GARRISON_BPFTRACE_EXIT_PROBES=0
+            exit_probes = platform.machine() == "x86_64" and os.environ.get("GARRISON_BPFTRACE_EXIT_PROBES", "1") != "0"
+        #: where the saved user registers are (see :func:`kernel_stack_top`); None: entry probes
+        self.stack_top: int | None = kernel_stack_top() if exit_probes else None
+        self._ready_arg: int | None = None
         self._proc: subprocess.Popen[str] | None = None
         self._thread: threading.Thread | None = None
         self._stats = SensorStats(self.name)
@@ -309,8 +394,29 @@ class BpftraceSensor:
             return
         if (why := self.available()) is not None:
             raise SensorError(why)
-        script = build_script(os.getpid(), self.event_types)
+        try:
+            self._spawn(sink)
+            exits_ok = self.stack_top is None or self._ready_arg == os.getpid()
+        except SensorError:
+            if self.stack_top is None:
+                raise
+            exits_ok = False
+        if not exits_ok:
+            # the exit probes did not load, or the registers are not where the kernel config says
+            # (they would read garbage): the entry probes read the tracepoint's own arguments
+            logger.warning(
+                "bpftrace: saved registers not at stack offset %s (read %s); using entry probes",
+                self.stack_top,
+                self._ready_arg,
+            )
+            self.stop()
+            self.stack_top = None
+            self._spawn(sink)
+
+    def _spawn(self, sink: EventSink) -> None:
+        script = build_script(os.getpid(), self.event_types, self.stack_top)
         self._attached.clear()
+        self._ready_arg = None
         self._ready.clear()
         try:
             self._proc = subprocess.Popen(
@@ -330,7 +436,7 @@ class BpftraceSensor:
         attached = self._attached.wait(15)
         deadline = time.monotonic() + 15
         while attached and not self._ready.wait(0.02) and time.monotonic() < deadline and self._proc.poll() is None:
-            os.sched_getscheduler(0)  # the readiness probe: its record says every probe fires now
+            os.sched_getscheduler(os.getpid())  # the readiness probe: its record says every probe fires now
         code = self._proc.poll()
         if not self._ready.is_set() or code is not None:
             self.stop()
@@ -351,6 +457,8 @@ class BpftraceSensor:
                 self._attached.set()
                 continue
             if '"data": "ready' in line:
+                with contextlib.suppress(ValueError, TypeError, AttributeError, IndexError):
+                    self._ready_arg = int(json.loads(line)["data"].split(SEP)[1])
                 self._ready.set()
                 continue
             if not self._attached.is_set():
@@ -365,7 +473,7 @@ class BpftraceSensor:
                 continue
             if event.kind is EventKind.PROCESS:  # an exec record: stamped with the kernel's time
                 event.time = int(event.args["ktime"]) / 1e9 + offset
-            elif event.type in PAIRED:  # wait for the result
+            elif event.type in PAIRED and "res" not in event.args:  # an entry record: wait for the result
                 if len(pending) > 4096:  # threads killed inside the call never report an exit
                     pending.clear()
                 pending[event.proc.tid] = event
