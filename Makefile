@@ -9,7 +9,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 DEB_PACKAGES := skopeo umoci iproute2 mmdebstrap docker-registry golang-go rpm zstd openjdk-17-jdk-headless ca-certificates \
   openssl openssh-client gnupg age binutils apache2-utils maven ruby db5.3-util chromium \
   golang-golang-x-text-dev golang-github-google-uuid-dev \
-  librust-libc-dev librust-itoa-dev librust-cfg-if-dev librust-autocfg-dev podman runc busybox-static nftables bpftrace gcc wrk nginx-light
+  librust-libc-dev librust-itoa-dev librust-cfg-if-dev librust-autocfg-dev podman runc busybox-static nftables bpftrace clang libbpf-dev gcc wrk nginx-light
 # Node.js/npm are often installed from NodeSource; Debian's npm conflicts with that, so only ask for it when absent.
 NODE_PACKAGES := $(if $(shell command -v npm 2>/dev/null),,nodejs npm)
 export PATH := $(HOME)/.cargo/bin:$(PATH)

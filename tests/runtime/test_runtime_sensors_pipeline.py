@@ -144,6 +144,10 @@ def test_selection_and_unavailable_sensors_are_explained() -> None:
     names = {s.name for s in chosen}
     assert {"proc", "tracefs"} <= names
     assert "bpftrace" in skipped and "openat" in skipped["bpftrace"]  # the rules need no string syscalls
+    assert "ebpf" in skipped and "openat" in skipped["ebpf"]
+    full, why = build_sensors(None)
+    if any(s.name == "ebpf" for s in full):  # where our own programs load, bpftrace is not started beside them
+        assert "bpftrace" in why and "ebpf" in why["bpftrace"]
     assert "audit" in skipped and "opt-in" in skipped["audit"]  # the default set leaves audit out (overhead)
     with_audit, why = build_sensors(None, event_types={"ptrace"}, with_audit=True)
     # chosen, unless another test's audit sensor holds the kernel's one audit connection right now
@@ -225,7 +229,7 @@ def test_cli_list() -> None:
     res = _garrison("sensor", "list", "--format", "json")
     assert res.returncode == 0
     rows = {r["sensor"]: r for r in json.loads(res.stdout)}
-    assert set(rows) == {"proc", "audit", "fanotify", "tracefs", "bpftrace"}
+    assert set(rows) == {"proc", "audit", "fanotify", "tracefs", "ebpf", "bpftrace"}
     assert rows["proc"]["available"] is True and rows["tracefs"]["available"] is True
     table = _garrison("sensor", "list")
     assert table.returncode == 0 and "proc" in table.stdout

@@ -87,7 +87,7 @@ def run(
         typer.Option(
             "--sensors",
             help="auto (all that can run here but audit, which is opt-in), or a comma list of "
-            "proc,audit,fanotify,tracefs,bpftrace.",
+            "proc,audit,fanotify,tracefs,ebpf,bpftrace.",
         ),
     ] = "auto",
     min_priority: Annotated[str, typer.Option("--min-priority", help="Lowest rule priority to load.")] = "debug",

