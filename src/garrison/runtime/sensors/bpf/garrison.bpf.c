@@ -163,19 +163,20 @@ static __always_inline int wanted_read(const char *path)
 
 static __always_inline int on_open(struct trace_event_raw_sys_exit *ctx, u32 type, int at)
 {
-	if (is_self())
-		return 0;
+	/* BTF pointer: plain loads, no helper call per register */
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	const char *path = (const char *)(at ? BPF_CORE_READ(regs, si) : BPF_CORE_READ(regs, di));
-	u64 flags = at ? BPF_CORE_READ(regs, dx) : BPF_CORE_READ(regs, si);
+	const char *path = (const char *)(at ? regs->si : regs->di);
+	u64 flags = at ? regs->dx : regs->si;
 	if (!(flags & 3) && !wanted_read(path))
+		return 0;
+	if (is_self())
 		return 0;
 	struct rec *r = reserve(type);
 	if (!r)
 		return 0;
-	r->ret = BPF_CORE_READ(ctx, ret);
+	r->ret = ctx->ret;
 	r->a0 = flags;
-	r->a1 = at ? BPF_CORE_READ(regs, r10) : BPF_CORE_READ(regs, dx);
+	r->a1 = at ? regs->r10 : regs->dx;
 	bpf_probe_read_user_str(r->s0, sizeof(r->s0), path);
 	bpf_ringbuf_submit(r, 0);
 	return 0;
