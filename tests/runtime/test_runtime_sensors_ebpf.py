@@ -181,3 +181,24 @@ def _own_cgroup() -> str:
     assert mount is not None
     rel = next(line[3:] for line in Path("/proc/self/cgroup").read_text().splitlines() if line.startswith("0::"))
     return str(mount) + (rel if rel != "/" else "")
+
+
+def test_programs_the_kernel_refuses_leave_auto_mode_on_bpftrace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The verifier's refusal is found before anything starts (a trial load): ``auto`` then runs
+    bpftrace, and naming ``ebpf`` explicitly is one clear error."""
+    require_root()
+    from garrison.runtime.sensors import build_sensors
+
+    monkeypatch.setenv("GARRISON_CACHE_DIR", str(tmp_path))
+    source = ebpf.SOURCE.read_text()
+    bounded = "bpf_probe_read_user(r->s1, len & (ARGV_MAX - 1), (void *)start);"
+    assert bounded in source
+    bad = tmp_path / "garrison.bpf.c"
+    bad.write_text(source.replace(bounded, "bpf_probe_read_user(r->s1, len, (void *)start);"))  # unbounded size
+    monkeypatch.setattr(ebpf, "SOURCE", bad)
+    why = EbpfSensor(event_types={"execve"}).available()
+    assert why is not None and "refused" in why
+    chosen, skipped = build_sensors(None, event_types={"execve", "openat"})
+    assert "refused" in skipped["ebpf"] and "bpftrace" in {s.name for s in chosen}
+    with pytest.raises(SensorError, match="refused"):
+        build_sensors(["proc", "ebpf"], event_types={"execve"})

@@ -197,6 +197,14 @@ def parse_rec(data: bytes, offset: float) -> Event | None:
     return event
 
 
+#: (object, programs) -> why the kernel refused them (None: it did not), per process
+_TRIALS: dict[tuple[str, tuple[str, ...]], str | None] = {}
+
+
+def _refused(code: int) -> str:
+    return f"ebpf: the kernel refused the programs ({os.strerror(-code)}); run with GARRISON_DEBUG=1 to see libbpf's log"
+
+
 def _text(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 
@@ -237,7 +245,43 @@ class EbpfSensor:
             return "ebpf: the kernel has no BTF (/sys/kernel/btf/vmlinux); use --sensors ...,bpftrace"
         if not object_path().is_file() and compiler() is None:
             return "ebpf: clang is needed once to build the BPF object; apt-get install clang libbpf-dev"
-        return None
+        return self._trial_load()
+
+    def _trial_load(self) -> str | None:
+        """Whether the kernel accepts the programs (verifier, BTF, ring buffer support), found by
+        loading them once per process and set of programs; so that ``auto`` can fall back to
+        bpftrace before anything starts, not fail at start."""
+        key = (str(object_path()), tuple(self.wanted()))
+        if key not in _TRIALS:
+            lib = libbpf()
+            try:
+                path = build_object()
+            except SensorError as err:
+                _TRIALS[key] = str(err)
+                return _TRIALS[key]
+            obj = lib.bpf_object__open_file(str(path).encode(), None)
+            if not obj or lib.libbpf_get_error(obj):
+                _TRIALS[key] = f"ebpf: cannot open {path}"
+                return _TRIALS[key]
+            try:
+                self._select(lib, obj)
+                code = lib.bpf_object__load(obj)
+                _TRIALS[key] = None if code == 0 else _refused(code)
+            except SensorError as err:
+                _TRIALS[key] = str(err)
+            finally:
+                lib.bpf_object__close(obj)
+        return _TRIALS[key]
+
+    def _select(self, lib: ctypes.CDLL, obj: int) -> set[str]:
+        """Load only the programs the rules need; the set loaded."""
+        wanted = set(self.wanted())
+        for prog in PROGRAMS:
+            handle = lib.bpf_object__find_program_by_name(obj, prog.encode())
+            if not handle:
+                raise SensorError(f"ebpf: program {prog} missing from the object")
+            lib.bpf_program__set_autoload(handle, prog in wanted)
+        return wanted
 
     def start(self, sink: EventSink) -> None:
         if self._obj is not None:
@@ -257,16 +301,9 @@ class EbpfSensor:
             raise
 
     def _load(self, lib: ctypes.CDLL, obj: int, sink: EventSink) -> None:
-        wanted = set(self.wanted())
-        for prog in PROGRAMS:
-            handle = lib.bpf_object__find_program_by_name(obj, prog.encode())
-            if not handle:
-                raise SensorError(f"ebpf: program {prog} missing from the object")
-            lib.bpf_program__set_autoload(handle, prog in wanted)
+        wanted = self._select(lib, obj)
         if (code := lib.bpf_object__load(obj)) != 0:
-            raise SensorError(
-                f"ebpf: the kernel refused the programs ({os.strerror(-code)}); run with GARRISON_DEBUG=1 to see libbpf's log"
-            )
+            raise SensorError(_refused(code))
         config = lib.bpf_object__find_map_fd_by_name(obj, b"config")
         key, value = ctypes.c_uint32(0), ctypes.c_uint64(os.getpid())
         if config < 0 or lib.bpf_map_update_elem(config, ctypes.byref(key), ctypes.byref(value), 0) != 0:
