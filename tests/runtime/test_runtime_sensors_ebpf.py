@@ -94,6 +94,22 @@ def test_exec_records_wait_for_the_drain_not_a_wake_up(tmp_path: Path) -> None:
     assert after[0] - before[0] <= elapsed_drains * 1.5 + 20, (before, after)
 
 
+def test_a_quiet_ring_is_drained_less_often() -> None:
+    """With nothing to read, the drain interval backs off to IDLE_DRAIN_MS: about ten wake-ups a
+    second, not a hundred (only linkat loaded: a call next to nothing on a node makes)."""
+    got = Collector(lambda e: False)
+    sensor = _started(EbpfSensor(event_types={"linkat"}), got)
+    try:
+        time.sleep(0.5)  # past the back-off
+        before = _wakeups(sensor)
+        time.sleep(2.0)
+        after = _wakeups(sensor)
+    finally:
+        sensor.stop()
+    per_second = (after[0] - before[0]) / (after[1] - before[1])
+    assert per_second < 1000 / ebpf.DRAIN_MS / 2, per_second  # well under a drain every DRAIN_MS
+
+
 def _wakeups(sensor: EbpfSensor) -> tuple[int, float]:
     thread = sensor._thread
     assert thread is not None and thread.native_id is not None

@@ -4,7 +4,8 @@ It reports what the bpftrace backend reports (every exec's kernel argv and execu
 write opens and credential reads with their result; unlink, link and symlink with their paths)
 as the same events, for less: one ring buffer read in-process instead of a bpftrace child that
 formats JSON lines for a pipe, and no wake-up per exec. Exec records are submitted with
-``BPF_RB_NO_WAKEUP`` and drained every :data:`DRAIN_MS` ms: they only correct or complete what
+``BPF_RB_NO_WAKEUP`` and drained every :data:`DRAIN_MS` ms (:data:`IDLE_DRAIN_MS` when the node
+is quiet): they only correct or complete what
 the proc connector already delivered (``runtime/execargs.py`` pairs them, late or not), so they
 do not need to wake anyone. File records, rare after in-kernel filtering and acted on, wake the
 reader at once.
@@ -48,8 +49,11 @@ from garrison.runtime.sensors.interface import (
 logger = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("bpf") / "garrison.bpf.c"
-#: how often the reader drains records submitted without a wake-up (exec records)
+#: how often the reader drains records submitted without a wake-up (exec records) while they
+#: come; after drains that found nothing the interval doubles up to IDLE_DRAIN_MS (an idle node
+#: costs ten wake-ups a second, not a hundred; the first exec after a quiet spell waits longer)
 DRAIN_MS = 10
+IDLE_DRAIN_MS = 100
 STR_MAX = 256
 # struct rec: type, pid, tid, ret, ktime, cgroup, comm[16], a0, a1, len0, len1, s0[256], s1[256]
 _REC = struct.Struct("<IIIiQQ16sQQII256s256s")
@@ -359,15 +363,16 @@ class EbpfSensor:
         lib = libbpf()
         rb = self._rb
         polls = 0
+        wait = DRAIN_MS
         while not self._stop.is_set() and rb is not None:
-            code = lib.ring_buffer__poll(rb, DRAIN_MS)  # returns at once for records that wake
-            if code >= 0:
-                code = lib.ring_buffer__consume(rb)  # and the exec records that did not
-            if code < 0 and -code != 4:  # EINTR
+            woken = lib.ring_buffer__poll(rb, wait)  # returns at once for records that wake
+            drained = lib.ring_buffer__consume(rb) if woken >= 0 else woken  # and the exec records that did not
+            if min(woken, drained) < 0 and -min(woken, drained) != 4:  # not EINTR
                 self._stats.errors += 1
                 time.sleep(DRAIN_MS / 1000)
+            wait = DRAIN_MS if woken > 0 or drained > 0 else min(wait * 2, IDLE_DRAIN_MS)
             polls += 1
-            if polls % 100 == 0:
+            if polls % 50 == 0:
                 self._stats.lost = self._read_lost(lib)
         self._stats.lost = self._read_lost(lib)
 
