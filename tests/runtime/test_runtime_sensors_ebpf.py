@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import struct
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -74,6 +76,27 @@ def test_read_opens_filtered_in_kernel(tmp_path: Path) -> None:
     assert not names & {"/etc/passwd", "/etc/ld.so.cache", str(plain)}, names
     # only the open programs were loaded: no exec records
     assert not [e for e in got.snapshot() if e.type == "execve"]
+
+
+def test_reads_under_home_ssh_directories_leave_the_kernel() -> None:
+    """``/home/<user>/.ssh/...`` (the glob of Falco's ``user_ssh_directory``; our SSH private key
+    rule) is judged in the kernel too: a 64-byte read for paths under /home only."""
+    home = Path("/home") / f"garrison-test-{uuid.uuid4().hex[:8]}"
+    wanted = home / ".ssh" / "id_ed25519"
+    decoys = [home / "x.ssh" / "a", home / ".sshx", home / "sub" / ".ssh" / "k"]
+    for path in [wanted, *decoys]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("k")
+    got = Collector(lambda e: e.fd is not None and e.fd.name.startswith(str(home)))
+    sensor = _started(EbpfSensor(event_types={"openat"}), got)
+    try:
+        subprocess.run(["cat", str(wanted), *map(str, decoys)], check=True, stdout=subprocess.DEVNULL)
+        got.wait_for(lambda e: True, timeout=3)
+        time.sleep(0.3)
+    finally:
+        sensor.stop()
+        shutil.rmtree(home)
+    assert [e.fd.name for e in got.snapshot() if e.fd is not None] == [str(wanted)]
 
 
 def test_exec_records_wait_for_the_drain_not_a_wake_up(tmp_path: Path) -> None:

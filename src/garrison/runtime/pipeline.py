@@ -48,6 +48,8 @@ logger = logging.getLogger(__name__)
 
 #: sensors whose exec records carry the kernel's argv and executable origin (execargs pairs them)
 KERNEL_EXEC_SENSORS = frozenset({"ebpf", "bpftrace"})
+#: sensors whose events carry the kernel's time of the event (not the time they were read)
+KERNEL_TIME_SENSORS = frozenset({"tracefs", "ebpf"})
 
 
 class RuleEvaluator(Protocol):
@@ -543,13 +545,13 @@ class Pipeline:
         """A tracepoint record stamped later than everything the proc connector has handed on:
         the fork, exec or exit of its process may still be on the way."""
         reader = self._proc_reader
-        return event.sensor == "tracefs" and reader is not None and event.time > reader.caught_up
+        return event.sensor in KERNEL_TIME_SENSORS and reader is not None and event.time > reader.caught_up
 
     def _died_before(self, event: Event) -> bool:
         """The table's entry for the event's pid exited before the event happened: the event is
-        a newer owner's. Only for sensors stamped with the kernel's event time (tracefs); the
-        others stamp events when they read them, which can be after an exit that came first."""
-        return event.sensor == "tracefs" and self.table.died_before(event.proc.pid, event.time)
+        a newer owner's. Only for sensors stamped with the kernel's event time (tracefs, ebpf);
+        the others stamp events when they read them, which can be after an exit that came first."""
+        return event.sensor in KERNEL_TIME_SENSORS and self.table.died_before(event.proc.pid, event.time)
 
     def _release_deferred(self, force: bool = False) -> None:
         """Process, in order, the waiting events whose wait is over, and, once the queue is empty

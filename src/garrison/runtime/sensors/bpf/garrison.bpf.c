@@ -7,7 +7,7 @@
  *   its inode has an upper dentry (a file written in the container). Submitted without a wake-up:
  *   the reader drains the ring on a short timer, so an exec storm costs no wake-up per exec.
  * - open/openat (syscall exit): write opens and reads of credential files (the path's first bytes
- *   compared in the kernel), with the result; the arguments come from the registers saved at
+ *   compared in the kernel, and /home/<user>/.ssh/ paths), with the result; the arguments come from the registers saved at
  *   syscall entry (bpf_task_pt_regs), so each call costs one program, not an entry and an exit
  *   one. Woken at once.
  * - unlink/unlinkat (exit), linkat/symlinkat (entry): every call, woken at once.
@@ -137,6 +137,24 @@ static const char prefixes[NPREFIX][PREFIX_MAX] = {
 	"/etc/master.passwd", "/etc/ssh/", "/root/", "/var/run/secrets/", "/run/secrets/",
 };
 
+/* /home/<user>/.ssh/...: the first '/' after "/home/" opens ".ssh/" (what the glob of Falco's
+ * user_ssh_directory macro matches), within the first HOME_MAX bytes */
+#define HOME_MAX 64
+static __always_inline int home_ssh(const char *path)
+{
+	char buf[HOME_MAX] = {};
+	if (bpf_probe_read_user_str(buf, sizeof(buf), path) <= 0)
+		return 0;
+#pragma unroll
+	for (int i = 6; i < HOME_MAX - 6; i++) {
+		if (!buf[i])
+			return 0;
+		if (buf[i] == '/')
+			return buf[i + 1] == '.' && buf[i + 2] == 's' && buf[i + 3] == 's' && buf[i + 4] == 'h' && buf[i + 5] == '/';
+	}
+	return 0;
+}
+
 static __always_inline int wanted_read(const char *path)
 {
 	char head[PREFIX_MAX] = {};
@@ -158,6 +176,8 @@ static __always_inline int wanted_read(const char *path)
 		if (match)
 			return 1;
 	}
+	if (head[0] == '/' && head[1] == 'h' && head[2] == 'o' && head[3] == 'm' && head[4] == 'e' && head[5] == '/')
+		return home_ssh(path);
 	return 0;
 }
 
