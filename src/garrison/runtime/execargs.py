@@ -36,19 +36,28 @@ TOLERANCE = 50e-6
 WINDOW = 2.0
 
 
-def rendered_argv(exe: str, args: list[str]) -> str:
-    """A process's argv as the exec record renders it (NUL-terminated arguments, ``%r`` escapes)."""
+def argv_bytes(exe: str, args: list[str]) -> bytes:
+    """A process's argv as the kernel holds it: NUL-terminated arguments."""
     if not exe and not args:
-        return ""
-    data = b"".join(a.encode("utf-8", "surrogateescape") + b"\0" for a in (exe, *args))
-    return escape(data)
+        return b""
+    return b"".join(a.encode("utf-8", "surrogateescape") + b"\0" for a in (exe, *args))
 
 
 def consistent(event: Event, record: Event) -> bool:
-    """Whether ``event``'s command line is the one the kernel read at the exec of ``record``."""
-    raw = str(record.args.get("argv_raw", ""))
-    seen = rendered_argv(event.proc.exe, event.proc.args)
-    return seen.startswith(raw) if record.args.get("truncated") else seen == raw
+    """Whether ``event``'s command line is the one the kernel read at the exec of ``record``.
+
+    bytes against bytes for the ebpf sensor's records; in bpftrace's ``%r`` rendering for its
+    records (``argv_raw``), which cannot be decoded exactly (a literal ``\\x41`` in an argument
+    reads back as ``A``), so the process's argv is rendered the same way instead."""
+    seen = argv_bytes(event.proc.exe, event.proc.args)
+    truncated = bool(record.args.get("truncated"))
+    rendered = record.args.get("argv_raw")
+    if isinstance(rendered, str):
+        text = escape(seen)
+        return text.startswith(rendered) if truncated else text == rendered
+    raw = record.args.get("argv_bytes", b"")
+    kernel = raw if isinstance(raw, bytes) else b""
+    return seen.startswith(kernel) if truncated else seen == kernel
 
 
 def with_argv(event: Event, record: Event) -> Event:

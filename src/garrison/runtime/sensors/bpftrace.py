@@ -309,19 +309,20 @@ def escape(data: bytes) -> str:
 
 def exec_record(fields: list[str], when: float) -> Event:
     """The ``exec`` record: an ``execve`` event of sensor ``bpftrace`` whose process carries the
-    argv read in the kernel (``args["argv_raw"]`` keeps the rendered bytes, ``args["truncated"]``
-    says the argv was longer than what was read). ``when`` is the kernel time, as epoch."""
+    argv read in the kernel (the ``%r``-rendered buffer decoded). ``when`` is the kernel time, as epoch."""
     magic, upper = (int(fields[6]), fields[7] == "1") if len(fields) >= 8 else (None, False)
-    raw = fields[5]
-    return exec_event(int(fields[1]), int(fields[2]), int(fields[3]), fields[4], unescape(raw), raw, magic, upper, when)
+    event = exec_event(int(fields[1]), int(fields[2]), int(fields[3]), fields[4], unescape(fields[5]), magic, upper, when)
+    event.args["argv_raw"] = fields[5]  # the rendering, compared as rendered (see execargs.consistent)
+    return event
 
 
 def exec_event(
-    pid: int, ktime: int, length: int, path: str, data: bytes, raw: str, magic: int | None, upper: bool, when: float
+    pid: int, ktime: int, length: int, path: str, data: bytes, magic: int | None, upper: bool, when: float
 ) -> Event:
     """An exec as the kernel saw it: ``data`` the first bytes of the argv area (``length`` its
     whole size), ``magic`` the executable's superblock magic, ``upper`` whether it is an overlay
-    inode with an upper dentry (see :func:`_exec_probe`)."""
+    inode with an upper dentry (see :func:`_exec_probe`). ``args["argv_bytes"]`` keeps ``data``,
+    ``args["truncated"]`` says the argv was longer than what was read."""
     truncated = length > len(data)
     parts = data.split(b"\0")
     if parts and parts[-1] == b"" and not truncated:
@@ -329,7 +330,7 @@ def exec_event(
     argv = [a.decode("utf-8", "surrogateescape") for a in parts]
     name = path.rsplit("/", 1)[-1][:15]
     proc = Process(pid=pid, tid=pid, name=name, exe=argv[0] if argv else "", exepath=path, args=argv[1:])
-    args: dict[str, object] = {"argv_raw": raw, "truncated": truncated, "ktime": ktime}
+    args: dict[str, object] = {"argv_bytes": data, "truncated": truncated, "ktime": ktime}
     if magic == OVERLAYFS_MAGIC:  # where the binary lives, as the kernel knows
         args["origin"] = "upper" if upper else "image"
     return Event(when, "execve", EventKind.PROCESS, "bpftrace", proc, args=args, res=0)

@@ -179,7 +179,7 @@ def parse_rec(data: bytes, offset: float) -> Event | None:
         return None
     if rtype == REC_EXEC:
         argv = s1[: min(len1, STR_MAX)]
-        event = bt.exec_event(pid, ktime, len1, _text(s0), argv, bt.escape(argv), a0, a1 != 0, when)
+        event = bt.exec_event(pid, ktime, len1, _text(s0), argv, a0, a1 != 0, when)
         event.sensor = "ebpf"
         return event
     etype = _TYPE_NAMES.get(rtype)
