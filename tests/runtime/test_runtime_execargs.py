@@ -202,7 +202,7 @@ def test_live_exec_that_execs_again_at_once_is_seen_with_its_own_command_line(tm
     if shutil.which("bpftrace") is None:
         pytest.fail("bpftrace is needed (make test installs it)")
     from garrison.runtime.sensors import make_sensor
-    marker = f"/dev/tcp/127.0.0.1/{uuid.uuid4().int % 50000 + 10000}"
+
     rules, delivered = DevTcp(), []
     table = SlowTable()
 
@@ -215,11 +215,19 @@ def test_live_exec_that_execs_again_at_once_is_seen_with_its_own_command_line(tm
     pipe = Pipeline(sensors, rules, table=table, attributor=False, annotate=False, responders=[Keep()])  # type: ignore[list-item]
     pipe.start()
     try:
-        # sh execs sleep at once (exec): one pid, two programs within a millisecond
-        subprocess.run(["/bin/sh", "-c", f"exec /bin/sleep 0.3 # {marker}"], check=True)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not any(marker in a.output for a in delivered):
-            time.sleep(0.05)
+        # sh execs sleep at once (exec): one pid, two programs within a millisecond. On a loaded
+        # machine the lag can miss its moment (the /proc read then still finds sh, nothing to
+        # correct): that run is printed and the scenario made again, at most twice more
+        for attempt in range(3):
+            marker = f"/dev/tcp/127.0.0.1/{uuid.uuid4().int % 50000 + 10000}"
+            subprocess.run(["/bin/sh", "-c", f"exec /bin/sleep 0.3 # {marker}"], check=True)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not any(marker in a.output for a in delivered):
+                time.sleep(0.05)
+            time.sleep(0.2)  # a late kernel record is counted when it arrives
+            if pipe.stats.exec_corrected >= 1:
+                break
+            print(f"attempt {attempt + 1}: the lag missed the exec; stats {pipe.stats}")
     finally:
         pipe.stop()
     hits = [a for a in delivered if marker in a.output]

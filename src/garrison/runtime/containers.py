@@ -370,6 +370,11 @@ class ContainerResolver:
         self._cgroup_paths: dict[int, str] = {}
         self._scanned = 0.0
         self._missing: dict[int, float] = {}  # cgroup ids a scan did not find -> when (not rescanned for a second)
+        #: whether a cgroup id's "host" answer can be trusted: on pure cgroup v2 every container has
+        #: its own v2 cgroup; in hybrid mode only once a container was found by its v2 cgroup (a
+        #: runtime that leaves containers in a service's v2 cgroup would make them look like host)
+        mount = cgroup2_mount()
+        self.v2_places_containers = mount is not None and mount == Path("/sys/fs/cgroup")
 
     def cgroup_text(self, pid: int) -> str:
         """Raw ``/proc/PID/cgroup``; raises ``OSError`` when the process is gone.
@@ -422,7 +427,10 @@ class ContainerResolver:
                     self._missing.clear()
                 self._missing[cgroup_id] = now
                 return None
-        return self._entry(f"0::{path}\n").container
+        found = self._entry(f"0::{path}\n").container
+        if not found.is_host:
+            self.v2_places_containers = True
+        return found
 
     def _scan_cgroups(self) -> None:
         """Map every cgroup v2 directory's inode to its path (at most 50 scans a second; ids no

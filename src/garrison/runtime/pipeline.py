@@ -664,6 +664,20 @@ class Pipeline:
         read), an exit forgets the pid.
         """
         pid = event.proc.pid
+        cgid = event.args.get("cgroup_id")
+        by_id: Container | None = None
+        if isinstance(cgid, int) and self._resolve_cgroup_id is not None:
+            # the kernel's cgroup at the time of the event (BPF and perf records carry it) outranks
+            # the per-pid answer, which can speak for a previous owner of a recycled pid or come
+            # from before a move between cgroups; not cached per pid. A "host" answer only where
+            # containers get their own v2 cgroup (see ContainerResolver.v2_places_containers)
+            try:
+                by_id = self._resolve_cgroup_id(cgid)
+            except Exception:
+                self.stats.errors += 1
+                by_id = None
+            if by_id is not None and (not by_id.is_host or getattr(self.attributor, "v2_places_containers", False)):
+                return by_id
         cache = self._containers
         found = cache.get(pid)
         if found is not None and event.type not in ("execve", "execveat"):
@@ -674,8 +688,6 @@ class Pipeline:
             assert self.attributor is not None
             try:
                 text = self._cgroups.get(pid)
-                cgid = event.args.get("cgroup_id")
-                by_id = self._resolve_cgroup_id(cgid) if isinstance(cgid, int) and self._resolve_cgroup_id else None
                 if by_id is not None:
                     found = by_id  # the kernel's cgroup at the time of the event (BPF sensors carry it)
                 elif text is not None and self._resolve_cgroup is not None:
