@@ -15,6 +15,17 @@ from garrison.model.runtime import Event
 AUDIT_LOCK_WAIT = 300.0  # seconds a test waits for another worker's audit sensor to finish
 
 
+def cgroup_v2_id(pid: int | str = "self") -> int:
+    """The id of a process's cgroup on the unified hierarchy (its directory's inode): what BPF's
+    cgroup id and perf's ``PERF_SAMPLE_CGROUP`` report."""
+    from garrison.runtime.containers import cgroup2_mount
+
+    mount = cgroup2_mount()
+    assert mount is not None, "no unified cgroup hierarchy"
+    rel = next(x[3:] for x in open(f"/proc/{pid}/cgroup").read().splitlines() if x.startswith("0::"))
+    return os.stat(str(mount) + (rel if rel != "/" else "")).st_ino
+
+
 def require_root() -> None:
     if os.geteuid() != 0:
         pytest.fail("sensor tests need root (they drive the real kernel)")

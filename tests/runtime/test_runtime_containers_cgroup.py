@@ -224,6 +224,7 @@ def test_the_kernels_cgroup_id_outranks_a_stale_per_pid_answer() -> None:
     held the pid) or come from before a move between cgroups. Without an id the per-pid answer
     stands."""
     from tests._containers import running_containers
+    from tests.runtime._sensorkit import cgroup_v2_id
 
     from garrison.model.runtime import Container, Event, EventKind, Process
     from garrison.runtime.containers import cgroup2_mount
@@ -232,10 +233,6 @@ def test_the_kernels_cgroup_id_outranks_a_stale_per_pid_answer() -> None:
     root = cgroup2_mount()
     if root is None or os.geteuid() != 0:
         pytest.fail("needs root and the unified cgroup hierarchy")
-
-    def v2_id(pid: int) -> int:
-        rel = next(x[3:] for x in Path(f"/proc/{pid}/cgroup").read_text().splitlines() if x.startswith("0::"))
-        return os.stat(str(root) + (rel if rel != "/" else "")).st_ino
 
     def event(pid: int, **args: object) -> Event:
         return Event(time.time(), "openat", EventKind.FILE, "ebpf", Process(pid=pid, tid=pid, name="cat"), args=dict(args))
@@ -246,12 +243,12 @@ def test_the_kernels_cgroup_id_outranks_a_stale_per_pid_answer() -> None:
         box = containers.run("debian", "sleep", "60")
         pipe = Pipeline([], None, annotate=False, scan=False, on_event=lambda e: None)  # no rules: every event
         pipe._containers[box.pid] = Container()  # remembered as a host process
-        inside = event(box.pid, cgroup_id=v2_id(box.pid))
+        inside = event(box.pid, cgroup_id=cgroup_v2_id(box.pid))
         pipe.process(inside)
         assert inside.container.full_id == box.id or box.id.startswith(inside.container.id), inside.container
         me = os.getpid()
         pipe._containers[me] = inside.container  # remembered as the container's process
-        host = event(me, cgroup_id=v2_id(me))
+        host = event(me, cgroup_id=cgroup_v2_id(me))
         pipe.process(host)
         assert host.container.is_host, host.container
         remembered = event(me)

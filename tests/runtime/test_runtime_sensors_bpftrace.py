@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,9 +10,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.runtime._sensorkit import Collector, require_root
+from tests.runtime._sensorkit import Collector, cgroup_v2_id, require_root
 
-from garrison.runtime.containers import cgroup2_mount
 from garrison.runtime.sensors.bpftrace import SEP, BpftraceSensor, build_script, complete, parse_record
 
 
@@ -46,7 +44,7 @@ def test_file_syscalls_with_paths(tmp_path: Path, exit_probes: bool) -> None:
     assert removed and removed[0].args["name"] == str(tmp_path / "hard")
     linked = by_type["linkat"].args
     assert linked["target"] == str(tmp_path / "f") and linked["linkpath"] == str(tmp_path / "hard")
-    assert linked["cgroup_id"] == os.stat(_own_cgroup()).st_ino  # the kernel's cgroup id, for attribution
+    assert linked["cgroup_id"] == cgroup_v2_id()  # the kernel's cgroup id, for attribution
     assert by_type["symlinkat"].args["linkpath"] == str(tmp_path / "soft")
     assert sensor.stats().errors == 0
     # the exit probes found the saved registers where the kernel config says (else they fell back)
@@ -102,12 +100,6 @@ def test_read_opens_filtered_in_kernel(tmp_path: Path, exit_probes: bool) -> Non
     assert {"/etc/shadow", "/etc/gshadow"} <= names
     assert not names & {"/etc/passwd", "/etc/ld.so.cache", str(plain)}, names
 
-
-def _own_cgroup() -> str:
-    mount = cgroup2_mount()
-    assert mount is not None
-    rel = next(line[3:] for line in Path("/proc/self/cgroup").read_text().splitlines() if line.startswith("0::"))
-    return str(mount) + (rel if rel != "/" else "")
 
 
 def test_script_only_for_needed_types() -> None:

@@ -3,7 +3,6 @@ running kernel; records parsed from the ring buffer; the kernel's filter; no wak
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import struct
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.runtime._sensorkit import Collector, require_root
+from tests.runtime._sensorkit import Collector, cgroup_v2_id, require_root
 
 from garrison.runtime.sensors import bpftrace as bt
 from garrison.runtime.sensors import ebpf
@@ -50,7 +49,7 @@ def test_exec_file_link_records_from_the_kernel(tmp_path: Path) -> None:
     opened = by_type["openat"]
     assert opened.fd is not None and opened.fd.name == f"{tmp_path}/f" and opened.args["flags"] & 3 == 1
     assert opened.fd.num >= 0 and opened.res == opened.fd.num and opened.proc.name == "sh"
-    assert opened.args["cgroup_id"] == os.stat(_own_cgroup()).st_ino
+    assert opened.args["cgroup_id"] == cgroup_v2_id()
     assert by_type["linkat"].args["target"] == f"{tmp_path}/f" and by_type["linkat"].args["linkpath"] == f"{tmp_path}/hard"
     assert by_type["symlinkat"].args["linkpath"] == f"{tmp_path}/soft"
     removed = by_type["unlinkat"]
@@ -212,14 +211,6 @@ def test_parse_rec_fuzz(data: bytes) -> None:
     except (ValueError, struct.error):
         pass
 
-
-def _own_cgroup() -> str:
-    from garrison.runtime.containers import cgroup2_mount
-
-    mount = cgroup2_mount()
-    assert mount is not None
-    rel = next(line[3:] for line in Path("/proc/self/cgroup").read_text().splitlines() if line.startswith("0::"))
-    return str(mount) + (rel if rel != "/" else "")
 
 
 def test_programs_the_kernel_refuses_leave_auto_mode_on_bpftrace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -339,23 +339,40 @@ def exec_event(
 def record_event(etype: str, fields: list[str], pid: int, proc: Process, when: float) -> Event:
     """A file syscall's event from its record's fields (type, pid, tid, comm, then the arguments)."""
     if etype in ("openat", "open") and len(fields) >= 7:
-        raw, flags, mode = fields[4], int(fields[5]), int(fields[6])
-        path = _absolute(pid, raw)
-        fd = FileDescriptor(type="file", name=path, nameraw=raw)
-        args = {"name": path, "flags": flags, "mode": mode}
-        return Event(when, etype, EventKind.FILE, "bpftrace", proc, fd=fd, args=args)
+        return file_event(etype, proc, when, fields[4], int(fields[5]), int(fields[6]))
     if etype in ("unlinkat", "unlink") and len(fields) >= 6:
-        raw, flags = fields[4], int(fields[5])
-        path = _absolute(pid, raw)
-        fd = FileDescriptor(type="directory" if flags & AT_REMOVEDIR else "file", name=path, nameraw=raw)
-        args = {"name": path, "path": path, "flags": flags}
-        return Event(when, etype, EventKind.FILE, "bpftrace", proc, fd=fd, args=args)
+        return file_event(etype, proc, when, fields[4], int(fields[5]))
     if etype in ("linkat", "symlinkat") and len(fields) >= 6:
-        target, linkpath = fields[4], fields[5]
-        args = {"target": target, "linkpath": linkpath}
-        fd = FileDescriptor(type="file", name=linkpath)
-        return Event(when, etype, EventKind.FILE, "bpftrace", proc, fd=fd, args=args)
+        return file_event(etype, proc, when, fields[4], linkpath=fields[5])
     raise ValueError(f"unknown bpftrace record {etype!r}")
+
+
+def file_event(
+    etype: str,
+    proc: Process,
+    when: float,
+    path: str,
+    flags: int = 0,
+    mode: int = 0,
+    *,
+    linkpath: str = "",
+    sensor: str = "bpftrace",
+) -> Event:
+    """The event of a string-argument file syscall: ``path`` opened or removed (relative paths made
+    absolute for host processes), or, for link/symlink, ``path`` the target and ``linkpath`` the
+    new name."""
+    if etype in ("openat", "open"):
+        name = _absolute(proc.pid, path)
+        fd = FileDescriptor(type="file", name=name, nameraw=path)
+        return Event(when, etype, EventKind.FILE, sensor, proc, fd=fd, args={"name": name, "flags": flags, "mode": mode})
+    if etype in ("unlinkat", "unlink"):
+        name = _absolute(proc.pid, path)
+        fd = FileDescriptor(type="directory" if flags & AT_REMOVEDIR else "file", name=name, nameraw=path)
+        return Event(when, etype, EventKind.FILE, sensor, proc, fd=fd, args={"name": name, "path": name, "flags": flags})
+    if etype in ("linkat", "symlinkat"):
+        fd = FileDescriptor(type="file", name=linkpath)
+        return Event(when, etype, EventKind.FILE, sensor, proc, fd=fd, args={"target": path, "linkpath": linkpath})
+    raise ValueError(f"unknown file record {etype!r}")
 
 
 def complete(entry: Event, res: int, when: float) -> Event:

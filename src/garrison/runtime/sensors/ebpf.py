@@ -185,16 +185,11 @@ def parse_rec(data: bytes, offset: float) -> Event | None:
     etype = _TYPE_NAMES.get(rtype)
     if etype is None:
         raise ValueError(f"ebpf record of unknown type {rtype}")
-    name = _text(comm)
-    proc = Process(pid=pid, tid=tid, name=name)
+    proc = Process(pid=pid, tid=tid, name=_text(comm))
     if etype in ("linkat", "symlinkat"):
-        fields = [etype, str(pid), str(tid), name, _text(s0), _text(s1)]
-    elif etype in ("openat", "open"):
-        fields = [etype, str(pid), str(tid), name, _text(s0), str(a0), str(a1)]
-    else:
-        fields = [etype, str(pid), str(tid), name, _text(s0), str(a0)]
-    event = bt.record_event(etype, fields, pid, proc, when)
-    event.sensor = "ebpf"
+        event = bt.file_event(etype, proc, when, _text(s0), linkpath=_text(s1), sensor="ebpf")
+    else:  # a1 is the open's mode (0 for an unlink)
+        event = bt.file_event(etype, proc, when, _text(s0), a0, a1, sensor="ebpf")
     event.args["cgroup_id"] = cgroup
     if etype in bt.PAIRED:
         event = bt.complete(event, ret, when)

@@ -216,9 +216,9 @@ static __always_inline int on_unlink(struct trace_event_raw_sys_exit *ctx, u32 t
 	if (!r)
 		return 0;
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	const char *path = (const char *)(at ? BPF_CORE_READ(regs, si) : BPF_CORE_READ(regs, di));
-	r->ret = BPF_CORE_READ(ctx, ret);
-	r->a0 = at ? BPF_CORE_READ(regs, dx) : 0;
+	const char *path = (const char *)(at ? regs->si : regs->di);
+	r->ret = ctx->ret;
+	r->a0 = at ? regs->dx : 0;
 	bpf_probe_read_user_str(r->s0, sizeof(r->s0), path);
 	bpf_ringbuf_submit(r, 0);
 	return 0;
